@@ -1,0 +1,37 @@
+"""irv2's own exception classes.
+
+Every failure a user can cause (a bad file, a wrong handle, an unreadable image) surfaces as one of these,
+with a message that names the file and the problem, so callers can catch ``irv2.Irv2Error`` alone.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class Irv2Error(Exception):
+    """Base class of every error irv2 raises on purpose."""
+
+
+class CheckpointError(Irv2Error):
+    """A weights file or folder is unreadable: truncated, corrupt, foreign or empty.
+
+    The message starts with the offending path so that, in a batch of files, the culprit is obvious.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class WeightMismatchError(Irv2Error):
+    """The tensors of a readable checkpoint do not fit the network (missing, unexpected or misshapen)."""
+
+
+class ImageError(Irv2Error):
+    """An image could not be decoded or converted."""
+
+
+class HandleError(Irv2Error):
+    """A handle passed to ``irv2.load`` names nothing irv2 can open."""
