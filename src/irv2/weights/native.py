@@ -1,0 +1,82 @@
+"""irv2's own module folder: ``model.safetensors`` + ``irv2.json``.
+
+Loading needs no conversion and no pickle: safetensors holds the state dict under irv2's (timm's) keys,
+the JSON holds everything else a user needs to use the weights correctly (classes, labels, input size,
+preprocessing, provenance). Both files are written to temporary names and renamed into place, so a
+crash mid-save never leaves a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "irv2.json"
+FORMAT_NAME = "irv2-module"
+FORMAT_VERSION = 1
+
+
+def is_native_module(path: str | os.PathLike[str]) -> bool:
+    return (Path(path) / CONFIG_FILE).is_file()
+
+
+def save_native(directory: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], config: dict[str, Any]) -> Path:
+    """Write a native module folder (created if needed; existing irv2 files are replaced atomically)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    full_config = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **config}
+    _atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    text = json.dumps(full_config, indent=2, ensure_ascii=False) + "\n"
+    _atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return directory
+
+
+def read_native_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(directory) / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(path, f"unreadable irv2 config ({exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
+        raise CheckpointError(path, f'not an irv2 module config (expected "format": "{FORMAT_NAME}")')
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            path, f"written by a newer irv2 (format version {config['format_version']}); upgrade irv2"
+        )
+    return config
+
+
+def read_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """All tensors of a ``.safetensors`` file, with a clear error for a missing or damaged one."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "file not found")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(path, f"not a readable safetensors file ({exc})") from None
+
+
+def _atomic_write(target: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
