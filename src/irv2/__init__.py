@@ -1,0 +1,46 @@
+"""irv2: Inception-ResNet-v2 in PyTorch, exact to the TF-Hub module and TF-Slim checkpoint.
+
+>>> import irv2
+>>> module = irv2.load("inception_resnet_v2_2016_08_30.ckpt")
+>>> logits = module(irv2.load_image("cat.jpg")[None])          # [1, 1001]
+>>> irv2.top_k(logits, k=3)
+"""
+
+from __future__ import annotations
+
+from .api import CLASSIFICATION, FEATURE_VECTOR, Module, get_expected_image_size, load, save
+from .errors import CheckpointError, HandleError, ImageError, Irv2Error, WeightMismatchError
+from .labels import Prediction, imagenet_labels, imagenet_synsets, top_k
+from .preprocessing import load_image
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CLASSIFICATION",
+    "FEATURE_VECTOR",
+    "CheckpointError",
+    "HandleError",
+    "ImageError",
+    "Irv2Error",
+    "Module",
+    "Prediction",
+    "WeightMismatchError",
+    "__version__",
+    "get_expected_image_size",
+    "labels",
+    "load",
+    "load_image",
+    "save",
+    "synsets",
+    "top_k",
+]
+
+
+def labels(num_classes: int = 1001) -> list[str]:
+    """ImageNet class names: 1001 with "background" at index 0 (the TF-Hub head), or 1000 without."""
+    return imagenet_labels(num_classes)
+
+
+def synsets(num_classes: int = 1001) -> list[str]:
+    """WordNet synset IDs in label order (1001 with "background" first, or 1000)."""
+    return imagenet_synsets(num_classes)

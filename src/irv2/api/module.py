@@ -1,0 +1,143 @@
+"""``irv2.Module``: the TF-Hub image module interface over the PyTorch network.
+
+Mirrors TF-Hub's common image signatures: float images ``[B, H, W, 3]`` with values in [0, 1], channel
+last, go in; ``image_classification`` gives logits ``[B, num_classes]``, ``image_feature_vector`` the
+1536-d global average of ``Conv2d_7b_1x1``. The [0, 1] → [-1, 1] mapping the TF-Hub module does
+internally (``2 * x - 1``) happens here, so ``module.model`` stays the plain TF-Slim network.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..model import MIN_INPUT_SIZE, InceptionResNetV2
+
+CLASSIFICATION = "image_classification"
+FEATURE_VECTOR = "image_feature_vector"
+SIGNATURES = (CLASSIFICATION, FEATURE_VECTOR)
+DEFAULT_IMAGE_SIZE = (299, 299)
+
+
+@dataclass
+class ModuleInfo:
+    """What the weights are and how to feed them; saved as ``irv2.json`` by ``irv2.save``."""
+
+    num_classes: int
+    labels: list[str] | None
+    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
+    default_signature: str = CLASSIFICATION
+    preprocessing: dict[str, Any] = field(
+        default_factory=lambda: {"recipe": "tf_slim_eval", "central_fraction": 0.875, "resize": "bilinear_tf_legacy"}
+    )
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+class Module:
+    """A loaded Inception-ResNet-v2 with TF-Hub's calling convention. Create it with ``irv2.load``.
+
+    Attributes:
+        model: the ``torch.nn.Module`` (NCHW input in [-1, 1], logits out), to fine-tune or export.
+        info: classes, labels, image size, preprocessing and provenance of the weights.
+    """
+
+    def __init__(self, model: InceptionResNetV2, info: ModuleInfo) -> None:
+        self.model = model
+        self.info = info
+
+    # -- properties mirroring hub.Module -----------------------------------------------------------
+    @property
+    def expected_image_size(self) -> tuple[int, int]:
+        """``(height, width)`` the weights were trained at, as ``hub.get_expected_image_size`` gives."""
+        return tuple(self.info.image_size)  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
+    @property
+    def labels(self) -> list[str] | None:
+        return self.info.labels
+
+    @property
+    def signatures(self) -> tuple[str, ...]:
+        return SIGNATURES if self.num_classes else (FEATURE_VECTOR,)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        self.model.to(*args, **kwargs)
+        return self
+
+    # -- calling -------------------------------------------------------------------------------------
+    def __call__(
+        self,
+        images: np.ndarray | torch.Tensor,
+        signature: str | None = None,
+        as_dict: bool = False,
+    ) -> Any:
+        """Run a signature on ``images`` ``[B, H, W, 3]``, float, values in [0, 1].
+
+        Returns logits ``[B, num_classes]`` (``image_classification``) or features ``[B, 1536]``
+        (``image_feature_vector``); ``{"default": ...}`` when ``as_dict``. A numpy input gives a numpy
+        output computed without autograd; a tensor input gives a tensor (differentiable when the
+        caller has grad enabled, e.g. for fine-tuning).
+        """
+        signature = self._resolve(signature)
+        from_numpy = not isinstance(images, torch.Tensor)
+        x = _to_nchw(images, self.device, self.dtype)
+        with torch.inference_mode(from_numpy):
+            features = self.model.forward_features(2.0 * x - 1.0)
+            if signature == FEATURE_VECTOR:
+                out = self.model.forward_head(features, pre_logits=True)
+            else:
+                out = self.model.forward_head(features)
+        if from_numpy:
+            out = out.float().cpu().numpy()
+        return {"default": out} if as_dict else out
+
+    def _resolve(self, signature: str | None) -> str:
+        if signature in (None, "default"):
+            return self.info.default_signature
+        if signature not in self.signatures:
+            raise ValueError(f"unknown signature {signature!r}; this module has {list(self.signatures)}")
+        return signature
+
+    def __repr__(self) -> str:
+        source = self.info.provenance.get("source", "?")
+        return (
+            f"irv2.Module(num_classes={self.num_classes}, signatures={list(self.signatures)}, "
+            f"device={self.device}, dtype={self.dtype}, source={source!r})"
+        )
+
+
+def _to_nchw(images: np.ndarray | torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    x = torch.as_tensor(images) if not isinstance(images, torch.Tensor) else images
+    if x.ndim == 3 and x.shape[-1] == 3:
+        raise ValueError(f"expected a batch [B, H, W, 3], got one image {tuple(x.shape)}: pass images[None]")
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"expected RGB images [B, H, W, 3] (channel last, as TF-Hub), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"expected float images with values in [0, 1], got {x.dtype}: divide by 255 first")
+    if min(x.shape[1:3]) < MIN_INPUT_SIZE:
+        raise ValueError(f"images must be at least {MIN_INPUT_SIZE} x {MIN_INPUT_SIZE}, got {tuple(x.shape[1:3])}")
+    if x.numel() and float(x.detach().amax()) > 2.0:
+        warnings.warn(
+            "image values above 2 look like 0-255 pixels; the module expects [0, 1]", RuntimeWarning, stacklevel=3
+        )
+    return x.to(device=device, dtype=dtype).permute(0, 3, 1, 2)
+
+
+def get_expected_image_size(module: Module) -> tuple[int, int]:
+    """``(height, width)`` the module expects, like ``hub.get_expected_image_size``."""
+    return module.expected_image_size

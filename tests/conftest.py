@@ -1,0 +1,101 @@
+"""Session-wide fixtures for the TensorFlow parity tests.
+
+Full-size weights (908 tensors, 237 MB) are generated once per session, written by TensorFlow itself in
+each original format, and compared against a TensorFlow forward pass with the same weights. Everything
+here is lazy: the fast tests never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")
+
+
+@pytest.fixture(scope="session")
+def photo_arrays() -> dict[str, np.ndarray]:
+    """Real photos shipped with scikit-image, as uint8 RGB arrays."""
+    from skimage import data
+
+    arrays = {}
+    for name in PHOTOS:
+        image = getattr(data, name)()
+        arrays[name] = image[..., :3] if image.ndim == 3 else np.stack([image] * 3, -1)
+    return arrays
+
+
+@pytest.fixture(scope="session")
+def photos(photo_arrays) -> np.ndarray:
+    """The photos through TensorFlow's TF-Slim eval preprocessing: ``[N, 299, 299, 3]`` in [0, 1]."""
+    from tf_reference import tf_preprocess_for_eval
+
+    return np.stack([tf_preprocess_for_eval(image) for image in photo_arrays.values()])
+
+
+@pytest.fixture(scope="session")
+def slim_weights(photos) -> dict[str, np.ndarray]:
+    """All 908 TF-Slim variables, seeded, with BatchNorm statistics calibrated on real photos."""
+    from fixture_weights import calibrate_batchnorm, random_slim_weights
+
+    weights = random_slim_weights(seed=2016)
+    calibrate_batchnorm(weights, photos)
+    return weights
+
+
+@pytest.fixture(scope="session")
+def tf_outputs(slim_weights, photos) -> tuple[np.ndarray, np.ndarray]:
+    """TensorFlow's (logits [N, 1001], features [N, 1536]) for ``photos`` with ``slim_weights``."""
+    from tf_reference import keras_forward, keras_reference
+
+    return keras_forward(keras_reference(slim_weights), photos)
+
+
+def _without(weights: dict[str, np.ndarray], *scopes: str) -> dict[str, np.ndarray]:
+    return {k: v for k, v in weights.items() if not k.startswith(scopes)}
+
+
+@pytest.fixture(scope="session")
+def tf_files(tmp_path_factory, slim_weights) -> dict[str, str]:
+    """The weights as TensorFlow writes them: V2 prefix, V1 file, TF1 Hub modules and tarballs."""
+    import tf_writers
+
+    root = tmp_path_factory.mktemp("tf_files")
+    files = {}
+    with_step = {**slim_weights, "global_step": np.array(1000, np.int64)}
+    files["v2"] = str(root / "v2" / "model.ckpt")
+    tf_writers.write_v2(files["v2"], with_step)
+    slim_dir = root / "inception_resnet_v2_2016_08_30"
+    slim_dir.mkdir()
+    files["v1"] = str(slim_dir / "inception_resnet_v2_2016_08_30.ckpt")
+    tf_writers.write_v1(files["v1"], with_step)
+    files["hub_classification"] = str(root / "classification_1")
+    tf_writers.write_hub_module(files["hub_classification"], slim_weights)
+    features_only = _without(slim_weights, "InceptionResnetV2/Logits/", "InceptionResnetV2/AuxLogits/")
+    files["hub_feature_vector"] = str(root / "feature_vector_1")
+    tf_writers.write_hub_module(files["hub_feature_vector"], features_only, signatures=("image_feature_vector",))
+    # The TF-Slim tarball holds the single .ckpt file; a compressed TF-Hub module holds the folder's contents.
+    files["slim_tarball"] = str(root / "inception_resnet_v2_2016_08_30.tar.gz")
+    with tarfile.open(files["slim_tarball"], "w:gz", compresslevel=1) as tar:
+        tar.add(files["v1"], arcname="inception_resnet_v2_2016_08_30.ckpt")
+    files["hub_tarball"] = str(root / "classification_1.tar.gz")
+    with tarfile.open(files["hub_tarball"], "w:gz", compresslevel=1) as tar:
+        for entry in sorted(os.listdir(files["hub_classification"])):
+            tar.add(os.path.join(files["hub_classification"], entry), arcname=entry)
+    return files
+
+
+# Fixtures that import TensorFlow: a test that uses one belongs to the slow (parity) layer.
+_TENSORFLOW_FIXTURES = {"tf", "photos", "slim_weights", "tf_outputs", "tf_files"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _TENSORFLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
