@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from .api import CLASSIFICATION, FEATURE_VECTOR, Module, get_expected_image_size, load, save
-from .errors import CheckpointError, HandleError, ImageError, Irv2Error, WeightMismatchError
+from .errors import CheckpointError, DownloadError, HandleError, ImageError, Irv2Error, WeightMismatchError
 from .labels import Prediction, imagenet_labels, imagenet_synsets, top_k
 from .preprocessing import load_image
 
@@ -19,6 +19,7 @@ __all__ = [
     "CLASSIFICATION",
     "FEATURE_VECTOR",
     "CheckpointError",
+    "DownloadError",
     "HandleError",
     "ImageError",
     "Irv2Error",

@@ -35,3 +35,7 @@ class ImageError(Irv2Error):
 
 class HandleError(Irv2Error):
     """A handle passed to ``irv2.load`` names nothing irv2 can open."""
+
+
+class DownloadError(Irv2Error):
+    """Weights could not be fetched or verified (network down, bad checksum, offline without a cache)."""
