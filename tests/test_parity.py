@@ -47,3 +47,23 @@ def test_native_save_keeps_the_numbers(tf_files, tf_outputs, photos, tmp_path):
 def test_checkpoint_extras_are_ignored(tf_files):
     module = irv2.load(tf_files["v2"])
     assert module.info.provenance["ignored_tensors"] == ["global_step"]
+
+
+def test_keras_h5_weights_match_tensorflow(slim_weights, tf_outputs, photos, tmp_path):
+    # Keras' published file has 1000 classes: the TF-Slim weights with the background class dropped.
+    from tf_reference import keras_reference
+
+    logits = "InceptionResnetV2/Logits/Logits"
+    weights = dict(slim_weights)
+    weights[f"{logits}/weights"] = slim_weights[f"{logits}/weights"][:, 1:]
+    weights[f"{logits}/biases"] = slim_weights[f"{logits}/biases"][1:]
+    path = tmp_path / "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"
+    keras_reference(weights, num_classes=1000).save(path)
+    module = irv2.load(path)
+    assert module.num_classes == 1000 and module.labels[0] == "tench"
+    assert module.info.provenance["format"] == "keras-h5"
+    assert relative_error(module(photos), tf_outputs[0][:, 1:]) < TOLERANCE
+    assert relative_error(module(photos, signature="image_feature_vector"), tf_outputs[1]) < TOLERANCE
+    # Decoding follows the head: the same class wins under the same name in both label spaces.
+    ours, theirs = irv2.top_k(module(photos), k=1), irv2.top_k(tf_outputs[0][:, 1:], k=1)
+    assert [p[0].label for p in ours] == [p[0].label for p in theirs]

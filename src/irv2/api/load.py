@@ -10,9 +10,11 @@ import torch
 
 from ..errors import CheckpointError, HandleError, WeightMismatchError
 from ..formats import read_checkpoint
+from ..formats.keras_h5 import is_hdf5, read_keras_h5
 from ..labels import labels_for
 from ..model import InceptionResNetV2
 from ..weights.native import WEIGHTS_FILE as NATIVE_WEIGHTS
+from ..weights.keras_names import keras_to_slim
 from ..weights.native import is_native_module, read_native_config, read_safetensors, save_native
 from ..weights.slim_convert import SlimLayout, inspect_layout, slim_to_state_dict
 from .module import CLASSIFICATION, FEATURE_VECTOR, Module, ModuleInfo
@@ -21,7 +23,7 @@ ARCHITECTURE = "inception_resnet_v2"
 
 HANDLE_HELP = (
     "irv2.load takes a TF-Hub module folder or .tar.gz, a TF-Slim V1 .ckpt file or .tar.gz, "
-    "a V2 checkpoint prefix, an irv2 module folder (irv2.save) or a .safetensors state dict"
+    "a V2 checkpoint prefix, an irv2 module folder (irv2.save), a .safetensors state dict or Keras .h5 weights"
 )
 
 
@@ -46,6 +48,8 @@ def load(
         model, info = _load_native(path)
     elif path.suffix == ".safetensors":
         model, info = _load_state_dict_file(path)
+    elif is_hdf5(path):
+        model, info = _load_keras_h5(path)
     elif path.exists() or Path(f"{path}.index").exists():
         model, info = _load_tensorflow(path)
     else:
@@ -88,6 +92,18 @@ def _new_info(num_classes: int, provenance: dict[str, Any]) -> ModuleInfo:
 
 def _load_tensorflow(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
     tensors, format_name = read_checkpoint(path)
+    return _model_from_slim(path, tensors, format_name)
+
+
+def _load_keras_h5(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
+    try:
+        tensors = keras_to_slim(read_keras_h5(path))
+    except WeightMismatchError as exc:
+        raise WeightMismatchError(f"{path}: {exc}") from None
+    return _model_from_slim(path, tensors, "keras-h5")
+
+
+def _model_from_slim(path: Path, tensors: dict, format_name: str) -> tuple[InceptionResNetV2, ModuleInfo]:
     layout = inspect_layout(tensors)
     model = InceptionResNetV2(num_classes=layout.num_classes, aux_logits=layout.aux_logits)
     expected = {k: v.shape for k, v in model.state_dict().items()}

@@ -122,7 +122,12 @@ class Module:
 
 
 def _to_nchw(images: np.ndarray | torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    x = torch.as_tensor(images) if not isinstance(images, torch.Tensor) else images
+    if isinstance(images, torch.Tensor):
+        x = images
+    else:
+        array = np.asarray(images)
+        # torch refuses to share read-only buffers (e.g. a numpy view of bytes); copy only those.
+        x = torch.from_numpy(array if array.flags.writeable else array.copy())
     if x.ndim == 3 and x.shape[-1] == 3:
         raise ValueError(f"expected a batch [B, H, W, 3], got one image {tuple(x.shape)}: pass images[None]")
     if x.ndim != 4 or x.shape[-1] != 3:

@@ -23,7 +23,10 @@ def top_k(logits: np.ndarray | torch.Tensor, k: int = 5, labels: Sequence[str] |
     Labels default to ImageNet's for the head's width: 1001 classes include "background" at index 0,
     1000 do not. Any other width needs explicit ``labels`` of that length.
     """
-    scores = torch.as_tensor(logits).detach().float().cpu()
+    if isinstance(logits, torch.Tensor):
+        scores = logits.detach().float().cpu()
+    else:
+        scores = torch.from_numpy(np.array(logits, dtype=np.float32))  # a copy: the input may be read-only
     if scores.ndim == 1:
         scores = scores[None]
     if scores.ndim != 2:
