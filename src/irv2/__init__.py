@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .api import CLASSIFICATION, FEATURE_VECTOR, Module, get_expected_image_size, load, save
 from .errors import CheckpointError, DownloadError, HandleError, ImageError, Irv2Error, WeightMismatchError
 from .labels import Prediction, imagenet_labels, imagenet_synsets, top_k
@@ -31,6 +33,7 @@ __all__ = [
     "labels",
     "load",
     "load_image",
+    "sample_image",
     "save",
     "synsets",
     "top_k",
@@ -45,3 +48,8 @@ def labels(num_classes: int = 1001) -> list[str]:
 def synsets(num_classes: int = 1001) -> list[str]:
     """WordNet synset IDs in label order (1001 with "background" first, or 1000)."""
     return imagenet_synsets(num_classes)
+
+
+def sample_image() -> Path:
+    """Path of the photo shipped with irv2 (a tabby cat, CC0), for trying things out."""
+    return Path(__file__).parent / "data" / "chelsea.jpg"
