@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ from ..formats import read_checkpoint
 from ..formats.keras_h5 import is_hdf5, read_keras_h5
 from ..labels import labels_for
 from ..model import InceptionResNetV2
-from ..weights.native import WEIGHTS_FILE as NATIVE_WEIGHTS
 from ..weights.keras_names import keras_to_slim
+from ..weights.native import WEIGHTS_FILE as NATIVE_WEIGHTS
 from ..weights.native import is_native_module, read_native_config, read_safetensors, save_native
 from ..weights.slim_convert import SlimLayout, inspect_layout, slim_to_state_dict
 from .module import CLASSIFICATION, FEATURE_VECTOR, Module, ModuleInfo
@@ -28,32 +29,34 @@ HANDLE_HELP = (
 
 
 def load(
-    handle: str | os.PathLike[str],
+    handle: str | os.PathLike[str] | None = None,
     *,
     signature: str | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    offline: bool | None = None,
+    progress: bool | None = None,
 ) -> Module:
-    """Load Inception-ResNet-v2 weights from ``handle`` into an inference-ready ``Module``.
+    """Load Inception-ResNet-v2 weights into an inference-ready ``Module``.
 
     Args:
-        handle: a local TF-Hub module folder or archive, TF checkpoint (V1 file or V2 prefix), irv2
-            module folder, or ``.safetensors`` file with irv2/timm keys.
+        handle: None for the default (TF-Hub ``classification/1``); a registered handle as users write
+            it (``https://tfhub.dev/google/imagenet/inception_resnet_v2/classification/1``,
+            ``google/imagenet/inception_resnet_v2/feature_vector/1``, the TF-Slim tarball URL, ...) or any
+            other http(s) URL, fetched once, verified and cached under ``$IRV2_HOME``; or a local TF-Hub
+            module folder or archive, TF checkpoint (V1 file or V2 prefix), irv2 module folder,
+            ``.safetensors`` state dict with irv2/timm keys, or Keras ``.h5`` weights.
         signature: the default signature of the returned module (``image_classification`` or
             ``image_feature_vector``); defaults to classification when the weights have a classifier.
         device, dtype: where and in which float type to run (default: CPU, float32).
+        offline: never touch the network (default: the ``IRV2_OFFLINE`` environment variable).
+        progress: show a download progress bar (default: only on a terminal).
     """
-    path = Path(handle).expanduser()
-    if is_native_module(path):
-        model, info = _load_native(path)
-    elif path.suffix == ".safetensors":
-        model, info = _load_state_dict_file(path)
-    elif is_hdf5(path):
-        model, info = _load_keras_h5(path)
-    elif path.exists() or Path(f"{path}.index").exists():
-        model, info = _load_tensorflow(path)
+    local = Path(handle).expanduser() if handle is not None else None
+    if local is not None and (local.exists() or Path(f"{local}.index").exists()):
+        model, info = _load_local(local)
     else:
-        raise HandleError(f"{handle}: no such file or folder. {HANDLE_HELP}")
+        model, info = _load_from_hub(handle, offline=offline, progress=progress)
     if signature is not None:
         if signature not in (CLASSIFICATION, FEATURE_VECTOR):
             raise ValueError(f"unknown signature {signature!r}; use {CLASSIFICATION!r} or {FEATURE_VECTOR!r}")
@@ -64,13 +67,64 @@ def load(
     return Module(model, info)
 
 
+def _load_local(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
+    if is_native_module(path):
+        return _load_native(path)
+    if path.suffix == ".safetensors":
+        return _load_state_dict_file(path)
+    if is_hdf5(path):
+        return _load_keras_h5(path)
+    return _load_tensorflow(path)
+
+
+def _load_from_hub(
+    handle: str | os.PathLike[str] | None, *, offline: bool | None, progress: bool | None
+) -> tuple[InceptionResNetV2, ModuleInfo]:
+    """Registered handles and URLs: the native copy if one is cached, else fetch, convert and cache it.
+
+    After the first load the weights live in irv2's own format under ``$IRV2_HOME/modules``, so a later
+    load neither re-reads nor re-verifies the original archive, and works offline.
+    """
+    from .. import hub
+
+    try:
+        source = hub.resolve_source(None if handle is None else os.fspath(handle))
+    except HandleError:
+        registered = ", ".join(s.name for s in hub.sources())
+        raise HandleError(
+            f"{handle}: no such file or folder, and not a registered handle or URL. {HANDLE_HELP}; "
+            f"or a registered handle ({registered}) or an http(s) URL"
+        ) from None
+    cache = hub.module_cache_dir(source)
+    if is_native_module(cache):
+        try:
+            return _load_native(cache)
+        except (CheckpointError, WeightMismatchError) as exc:
+            warnings.warn(f"ignoring a damaged cached module, converting again: {exc}", RuntimeWarning, stacklevel=3)
+    artifact = hub.fetch(source, offline=offline, progress=progress)
+    model, info = _load_local(artifact)
+    checksum = hub.describe(source).get("checksum")
+    info.provenance.update(source=source.name, urls=list(source.urls), checksum=checksum, artifact=str(artifact))
+    if source.preprocessing:
+        info.preprocessing = dict(source.preprocessing)
+    try:
+        with hub.FileLock(cache.parent / f"{cache.name}.lock"):
+            _save_module(model, info, cache)
+    except OSError as exc:
+        warnings.warn(f"could not cache the converted weights in {cache}: {exc}", RuntimeWarning, stacklevel=3)
+    return model, info
+
+
 def save(module: Module, path: str | os.PathLike[str]) -> Path:
     """Write ``module`` as an irv2 module folder (``model.safetensors`` + ``irv2.json``) at ``path``."""
-    info = module.info
+    return _save_module(module.model, module.info, Path(path))
+
+
+def _save_module(model: InceptionResNetV2, info: ModuleInfo, path: Path) -> Path:
     config = {
         "architecture": ARCHITECTURE,
         "num_classes": info.num_classes,
-        "aux_logits": module.model.aux_logits is not None,
+        "aux_logits": model.aux_logits is not None,
         "image_size": list(info.image_size),
         "input_range": [0.0, 1.0],
         "default_signature": info.default_signature,
@@ -78,7 +132,7 @@ def save(module: Module, path: str | os.PathLike[str]) -> Path:
         "labels": info.labels,
         "provenance": info.provenance,
     }
-    return save_native(path, module.model.state_dict(), config)
+    return save_native(path, model.state_dict(), config)
 
 
 def _new_info(num_classes: int, provenance: dict[str, Any]) -> ModuleInfo:
@@ -105,13 +159,13 @@ def _load_keras_h5(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
 
 def _model_from_slim(path: Path, tensors: dict, format_name: str) -> tuple[InceptionResNetV2, ModuleInfo]:
     layout = inspect_layout(tensors)
-    model = InceptionResNetV2(num_classes=layout.num_classes, aux_logits=layout.aux_logits)
+    model = _empty_model(layout)
     expected = {k: v.shape for k, v in model.state_dict().items()}
     try:
         conversion = slim_to_state_dict(tensors, expected, layout=layout)
     except WeightMismatchError as exc:
         raise WeightMismatchError(f"{path}: {exc}") from None
-    model.load_state_dict(conversion.state_dict, strict=True)
+    model.load_state_dict(conversion.state_dict, strict=True, assign=True)
     provenance = {"source": str(path), "format": format_name, "ignored_tensors": conversion.ignored}
     return model, _new_info(layout.num_classes, provenance)
 
@@ -127,7 +181,7 @@ def _load_native(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
     config = read_native_config(path)
     if config.get("architecture") != ARCHITECTURE:
         raise CheckpointError(path, f"holds a {config.get('architecture')!r} model, not {ARCHITECTURE!r}")
-    state = read_safetensors(path / NATIVE_WEIGHTS)
+    state = read_safetensors(path / NATIVE_WEIGHTS, sha256=config.get("weights_sha256"))
     layout = SlimLayout(int(config["num_classes"]), bool(config.get("aux_logits", False)))
     model = _model_from_state_dict(path, state, layout)
     info = ModuleInfo(
@@ -150,12 +204,12 @@ def _layout_of_state_dict(path: Path, state: dict[str, torch.Tensor]) -> SlimLay
 
 
 def _model_from_state_dict(path: Path, state: dict[str, torch.Tensor], layout: SlimLayout) -> InceptionResNetV2:
-    model = InceptionResNetV2(num_classes=layout.num_classes, aux_logits=layout.aux_logits)
+    model = _empty_model(layout)
     expected = model.state_dict()
     # Older PyTorch exports omit BatchNorm's step counter; it plays no part in the forward pass.
-    for key, value in expected.items():
+    for key in expected:
         if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = value
+            state[key] = torch.zeros((), dtype=torch.long)
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     misshapen = [
@@ -167,5 +221,12 @@ def _model_from_state_dict(path: Path, state: dict[str, torch.Tensor], layout: S
         lines = [*(f"missing {k}" for k in missing), *(f"unexpected {k}" for k in unexpected), *misshapen]
         shown = "\n  ".join(lines[:20]) + (f"\n  … and {len(lines) - 20} more" if len(lines) > 20 else "")
         raise WeightMismatchError(f"{path}: the state dict does not fit Inception-ResNet-v2:\n  {shown}")
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=True, assign=True)
     return model
+
+
+def _empty_model(layout: SlimLayout) -> InceptionResNetV2:
+    """The network without storage ("meta" tensors): every tensor comes from the weights file, so
+    random initialisation would be wasted work (0.6 s); ``load_state_dict(assign=True)`` fills it."""
+    with torch.device("meta"):
+        return InceptionResNetV2(num_classes=layout.num_classes, aux_logits=layout.aux_logits)

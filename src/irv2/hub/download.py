@@ -1,0 +1,460 @@
+"""Verified downloads: a handle in, the path of a checked local file out.
+
+``fetch`` holds the artifact's lock (so concurrent processes download once), reuses a cached file that
+verifies, and otherwise tries each URL of the source in order. A transfer streams into ``<file>.part``,
+resumes it with an HTTP Range request when the server allows, and is checked (length, then md5/sha256)
+before one atomic rename makes it the cached file: a file under its final name has always been verified.
+
+Policies:
+    * No published checksum: the sha256 of the first download is recorded beside the file (trust on first
+      use) and every later use, re-downloads included, must match it.
+    * A cached file that fails verification (corrupted or tampered with) is downloaded again and replaced;
+      offline, it is an error that names the file. It is never used.
+    * Every socket operation times out after ``timeout`` seconds: a stalled server fails, it never hangs.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.client
+import os
+import re
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..errors import DownloadError
+from .cache import (
+    ORIGIN_FIRST_USE,
+    ORIGIN_PUBLISHED,
+    CacheRecord,
+    artifact_path,
+    is_offline,
+    module_cache_dir,
+    part_path,
+    read_record,
+    record_path,
+    write_record,
+)
+from .lock import FileLock
+from .registry import Source, parse_checksum, resolve_source
+
+CHUNK_BYTES = 1 << 20
+_HASH_BLOCK = 1 << 22
+
+
+def fetch(source: Source, *, offline: bool | None = None, progress: bool | None = None, timeout: float = 30.0) -> Path:
+    """The path of the verified local copy of ``source``'s artifact, downloading it if needed.
+
+    Args:
+        source: what to fetch (see ``irv2.hub.sources()``, ``find_source``, ``source_for_url``).
+        offline: never touch the network; None reads ``IRV2_OFFLINE``.
+        progress: a progress bar on stderr; None shows it when stderr is a terminal, False never.
+        timeout: seconds allowed for connecting and for each read before a server counts as stalled.
+
+    Returns:
+        ``<irv2_home>/downloads/<source.name>/<source.filename>``, checked against the published checksum
+        or the sha256 recorded at its first download.
+
+    Raises:
+        DownloadError: offline (or the network unreachable) with nothing cached, every URL failed (each
+            URL is listed with its error), a checksum mismatch, or the lock timed out.
+    """
+    offline = is_offline() if offline is None else offline
+    show = _show_progress(progress)
+    final = artifact_path(source)
+    if offline and not final.exists():
+        raise DownloadError(_missing_message(source, final, "offline mode (IRV2_OFFLINE or offline=True)"))
+    with FileLock(final, verbose=show):
+        expected, problem = _check_cached(source, final)
+        if problem is None and final.exists():
+            return final
+        if offline:
+            raise DownloadError(f"{source.name}: {problem}, and offline mode forbids downloading it again")
+        return _download(source, final, expected, timeout=timeout, show=show, problem=problem)
+
+
+def fetch_handle(handle: str | None, **kwargs: Any) -> tuple[Source, Path]:
+    """Resolve ``handle`` (registered name, alias or URL; any other http(s) URL; None for the default)
+    and ``fetch`` it with ``kwargs``. Returns ``(source, path)``; HandleError for an unknown handle."""
+    source = resolve_source(handle)
+    return source, fetch(source, **kwargs)
+
+
+def describe(handle: str | Source | None = None) -> dict[str, Any]:
+    """What irv2 knows about a source and its cached copy, for ``irv2 info``. No network, no hashing.
+
+    Keys: name, description, aliases, urls, checksum (published, else the one recorded at the first
+    download, else None), checksum_origin ("published", "trust-on-first-use" or None), format, num_classes,
+    label_offset, preprocessing, license, path (where the artifact is cached), cached (bool), size_on_disk
+    (bytes or None), size_bytes (published size or None), downloaded_at, module_cache_dir.
+    """
+    source = handle if isinstance(handle, Source) else resolve_source(handle)
+    path = artifact_path(source)
+    record = read_record(source)
+    cached = path.is_file()
+    if source.checksum:
+        checksum, origin = source.checksum, ORIGIN_PUBLISHED
+    elif record is not None:
+        checksum, origin = record.checksum, record.checksum_origin
+    else:
+        checksum, origin = None, None
+    info = source.to_dict()
+    info.update(
+        checksum=checksum,
+        checksum_origin=origin,
+        path=str(path),
+        cached=cached,
+        size_on_disk=path.stat().st_size if cached else None,
+        downloaded_at=record.downloaded_at if record is not None and cached else None,
+        module_cache_dir=str(module_cache_dir(source)),
+    )
+    return info
+
+
+# -- the cached copy ---------------------------------------------------------------------------------
+
+
+def _check_cached(source: Source, final: Path) -> tuple[str | None, str | None]:
+    """``(expected checksum, problem)``: problem is None when ``final`` is missing or verifies.
+
+    A file without a usable record (placed by hand, or the record lost) is verified against the
+    published checksum, or, when none is published, trusted as it is and its sha256 recorded.
+    """
+    record = read_record(source)
+    expected = source.checksum or (record.checksum if record is not None else None)
+    if not final.exists():
+        return expected, None
+    digests, size = _hash_file(final, expected)
+    if expected is not None:
+        algorithm, want = parse_checksum(expected)
+        if digests[algorithm] != want:
+            got = f"{algorithm}:{digests[algorithm]}"
+            return expected, f"the cached file {final} failed verification (expected {expected}, got {got})"
+    if source.size_bytes is not None and size != source.size_bytes:
+        return expected, f"the cached file {final} has {size} bytes, expected {source.size_bytes}"
+    if record is None or record.checksum != expected or record.size_bytes != size:
+        _record(source, None if record is None else record.url, expected, digests, size, record)
+    return expected, None
+
+
+def _record(
+    source: Source,
+    url: str | None,
+    expected: str | None,
+    digests: dict[str, str],
+    size: int,
+    previous: CacheRecord | None = None,
+) -> None:
+    if source.checksum:
+        checksum, origin = source.checksum, ORIGIN_PUBLISHED
+    else:
+        checksum, origin = expected or f"sha256:{digests['sha256']}", ORIGIN_FIRST_USE
+    downloaded_at = None if previous is None or url != previous.url else previous.downloaded_at
+    write_record(
+        source,
+        CacheRecord(
+            url=url,
+            checksum=checksum,
+            checksum_origin=origin,
+            size_bytes=size,
+            sha256=digests["sha256"],
+            downloaded_at=downloaded_at or _now(),
+        ),
+    )
+
+
+def _hash_file(path: Path, expected: str | None) -> tuple[dict[str, str], int]:
+    hashers = _hashers(expected)
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(_HASH_BLOCK):
+            size += len(block)
+            for h in hashers.values():
+                h.update(block)
+    return {name: h.hexdigest() for name, h in hashers.items()}, size
+
+
+def _hashers(expected: str | None) -> dict[str, Any]:
+    # sha256 always (it goes into the record); the published algorithm too when it is another one.
+    names = {"sha256"} | ({parse_checksum(expected)[0]} if expected else set())
+    return {name: hashlib.new(name) for name in sorted(names)}
+
+
+# -- downloading ---------------------------------------------------------------------------------------
+
+
+class _Failure(Exception):
+    """One URL failed; the next mirror may work. ``unreachable``: the network itself seems down."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+def _download(
+    source: Source, final: Path, expected: str | None, *, timeout: float, show: bool, problem: str | None
+) -> Path:
+    part = part_path(source)
+    failures: list[tuple[str, _Failure]] = []
+    for url in source.urls:
+        try:
+            digests, size = _transfer(url, part, expected, timeout=timeout, show=show, label=source.filename)
+            _verify_download(source, url, part, expected, digests, size)
+        except _Failure as failure:
+            failures.append((url, failure))
+            continue
+        os.replace(part, final)
+        _record(source, url, expected, digests, size)
+        return final
+    listing = "\n".join(f"  {url}: {failure}" for url, failure in failures)
+    if all(failure.unreachable for _, failure in failures):
+        reason = "the network is unreachable"
+        if problem:
+            reason += f" and {problem}"
+        raise DownloadError(_missing_message(source, final, reason, listing))
+    prefix = f"{problem}; " if problem else ""
+    raise DownloadError(f"{source.name}: {prefix}could not download {source.filename} from any URL:\n{listing}")
+
+
+def _verify_download(
+    source: Source, url: str, part: Path, expected: str | None, digests: dict[str, str], size: int
+) -> None:
+    if source.size_bytes is not None and size != source.size_bytes:
+        part.unlink(missing_ok=True)
+        raise _Failure(f"size mismatch: expected {source.size_bytes} bytes, got {size}")
+    if expected is None:
+        return
+    algorithm, want = parse_checksum(expected)
+    if digests[algorithm] != want:
+        part.unlink(missing_ok=True)
+        got = f"{algorithm}:{digests[algorithm]}"
+        if source.checksum:
+            raise _Failure(f"checksum mismatch: expected {expected} (published), got {got}")
+        raise _Failure(
+            f"checksum mismatch: expected {expected} (recorded at the first download), got {got}; if the file "
+            f"changed upstream on purpose, delete {record_path(source)} to accept the new one"
+        )
+
+
+def _transfer(
+    url: str, part: Path, expected: str | None, *, timeout: float, show: bool, label: str, _retry: bool = True
+) -> tuple[dict[str, str], int]:
+    """Stream ``url`` into ``part`` (resuming it when possible); returns the digests and size of ``part``."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": _user_agent(), "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        error.close()
+        if error.code == 416 and offset and _retry:  # the .part does not fit this server's file: start over
+            part.unlink(missing_ok=True)
+            return _transfer(url, part, expected, timeout=timeout, show=show, label=label, _retry=False)
+        raise _Failure(f"HTTP {error.code} {error.reason}") from None
+    except urllib.error.URLError as error:
+        raise _Failure(_reason_text(error.reason), unreachable=_is_unreachable(error.reason)) from None
+    except (OSError, http.client.HTTPException) as error:
+        raise _Failure(f"no response within {timeout:g} s" if _is_timeout(error) else _reason_text(error)) from None
+
+    with response:
+        status = response.status
+        length = _int_header(response.headers.get("Content-Length"))
+        if status == 206 and offset:
+            start, total = _content_range(response.headers.get("Content-Range"))
+            if total is None and length is not None:
+                total = offset + length
+            if start != offset:
+                if not _retry:
+                    raise _Failure(f"bad Content-Range {response.headers.get('Content-Range')!r} for {offset}-")
+                part.unlink(missing_ok=True)
+                return _transfer(url, part, expected, timeout=timeout, show=show, label=label, _retry=False)
+        elif status == 200:
+            offset, total = 0, length
+        else:
+            raise _Failure(f"unexpected HTTP {status} {response.reason}")
+        resumable = status == 206 or response.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
+        hashers = _hashers(expected)
+        try:
+            f: BinaryIO = open(part, "ab" if offset else "wb")  # noqa: SIM115 (closed below)
+        except OSError as error:
+            raise DownloadError(f"cannot write {part}: {error.strerror or error}") from None
+        with f:
+            if offset:
+                _hash_prefix(part, offset, hashers)
+            bar = _Progress(label, total, offset) if show else None
+            received = 0
+            try:
+                while True:
+                    try:
+                        chunk = response.read(CHUNK_BYTES)
+                    except (OSError, http.client.HTTPException) as error:
+                        why = f"stalled for {timeout:g} s" if _is_timeout(error) else _reason_text(error)
+                        raise _Failure(f"transfer failed after {offset + received} bytes: {why}") from None
+                    if not chunk:
+                        break
+                    try:
+                        f.write(chunk)
+                    except OSError as error:
+                        raise DownloadError(f"cannot write {part}: {error.strerror or error}") from None
+                    for h in hashers.values():
+                        h.update(chunk)
+                    received += len(chunk)
+                    if bar:
+                        bar.update(offset + received)
+                if length is not None and received < length:
+                    raise _Failure(f"truncated transfer: got {offset + received} of {offset + length} bytes")
+                f.flush()
+                os.fsync(f.fileno())
+            except _Failure as failure:
+                if not resumable:
+                    part.unlink(missing_ok=True)
+                note = "" if resumable else " (the server cannot resume: partial file deleted)"
+                raise _Failure(f"{failure}{note}") from None
+            finally:
+                if bar:
+                    bar.close()
+    return {name: h.hexdigest() for name, h in hashers.items()}, offset + received
+
+
+def _hash_prefix(part: Path, size: int, hashers: dict[str, Any]) -> None:
+    with open(part, "rb") as f:
+        left = size
+        while left and (block := f.read(min(_HASH_BLOCK, left))):
+            left -= len(block)
+            for h in hashers.values():
+                h.update(block)
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", value or "")
+    if not match:
+        return None, None
+    total = match.group(3)
+    return int(match.group(1)), None if total == "*" else int(total)
+
+
+def _int_header(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _is_timeout(error: BaseException) -> bool:
+    return isinstance(error, (TimeoutError, socket.timeout))
+
+
+def _is_unreachable(reason: object) -> bool:
+    """A failure to reach any server at all (refused, no route, DNS, connect timeout), not a server's answer."""
+    if isinstance(reason, (ConnectionRefusedError, socket.gaierror, TimeoutError)):
+        return True
+    import errno
+
+    return isinstance(reason, OSError) and reason.errno in (
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EADDRNOTAVAIL,
+        errno.ENETDOWN,
+        errno.EHOSTDOWN,
+    )
+
+
+def _reason_text(reason: object) -> str:
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve the host name ({reason.strerror})"
+    if isinstance(reason, TimeoutError):
+        return "connection timed out"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason) or type(reason).__name__
+
+
+def _missing_message(source: Source, final: Path, reason: str, details: str = "") -> str:
+    if source.checksum:
+        check = f"it will be checked against {source.checksum}"
+    else:
+        record = read_record(source)
+        check = (
+            f"it will be checked against {record.checksum}, recorded at its first download"
+            if record is not None
+            else "no checksum is published: its sha256 will be recorded and checked on every later use"
+        )
+    mirrors = f" (or a mirror: {', '.join(source.urls[1:])})" if len(source.urls) > 1 else ""
+    lines = [f"{source.name}: {reason}, and {source.filename} is not in the cache{':' if details else '.'}"]
+    if details:
+        lines.append(details)
+    lines += [
+        f"Download {source.urls[0]}{mirrors} on a machine with network access and put the file at",
+        f"  {final}",
+        f"({check}), or pass the path of a local copy to irv2.load.",
+    ]
+    return "\n".join(lines)
+
+
+# -- presentation ----------------------------------------------------------------------------------------
+
+
+def _show_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Progress:
+    """One self-overwriting line on stderr: bytes, percentage and speed, redrawn at most 10 times a second."""
+
+    def __init__(self, label: str, total: int | None, start: int) -> None:
+        self.label, self.total, self.start = label, total, start
+        self.began = self.last = time.monotonic()
+        self.done = start
+        self._draw()
+
+    def update(self, done: int) -> None:
+        self.done = done
+        now = time.monotonic()
+        if now - self.last >= 0.1:
+            self.last = now
+            self._draw()
+
+    def close(self) -> None:
+        self._draw()
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    def _draw(self) -> None:
+        elapsed = max(time.monotonic() - self.began, 1e-6)
+        rate = (self.done - self.start) / elapsed / 1e6
+        size = f"{self.done / 1e6:.1f}"
+        if self.total:
+            size += f"/{self.total / 1e6:.1f} MB {100 * self.done / self.total:3.0f}%"
+        else:
+            size += " MB"
+        sys.stderr.write(f"\rirv2: {self.label} {size} {rate:.1f} MB/s\033[K")
+        sys.stderr.flush()
+
+
+@functools.cache
+def _user_agent() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"irv2/{version('irv2')}"
+    except PackageNotFoundError:
+        return "irv2/unknown"
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,123 @@
+"""A local HTTP server whose every answer a test controls, and small helpers for the hub tests.
+
+The server listens on 127.0.0.1 only (the hub tests never touch any other address). Each path is a
+``Route``: the bytes to serve and how to misbehave (an error status, a wrong or truncated body, a stall,
+no Range support). The server records every request so tests can count downloads and read headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+
+from irv2.hub import Source
+
+
+@dataclass
+class Route:
+    body: bytes
+    status: int = 200  # anything but 200: answer with this error instead
+    ranges: bool = True  # honour "Range: bytes=N-" with 206 and advertise Accept-Ranges
+    truncate_at: int | None = None  # close the connection after this many body bytes (full length declared)
+    stall_s: float = 0.0  # sleep this long before answering at all
+    stall_after: int | None = None  # send this many body bytes, then sleep stall_s
+    chunk_delay_s: float = 0.0  # pause between 64 KiB chunks (makes downloads overlap)
+
+
+@dataclass
+class Request:
+    path: str
+    range: str | None
+    user_agent: str | None
+
+
+@dataclass
+class LocalServer:
+    base: str
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def count(self, path: str | None = None) -> int:
+        return sum(1 for r in self.requests if path is None or r.path == path)
+
+
+def handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            server.requests.append(Request(path, self.headers.get("Range"), self.headers.get("User-Agent")))
+            route = server.routes.get(path)
+            if route is None:
+                self.send_error(404)
+                return
+            if route.status != 200:
+                self.send_error(route.status)
+                return
+            if route.stall_s and route.stall_after is None:
+                server.stop.wait(route.stall_s)
+                return
+            body, status, start = route.body, 200, 0
+            match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+            if match and route.ranges:
+                start = int(match.group(1))
+                if start >= len(body):
+                    self.send_error(416)
+                    return
+                status = 206
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body) - start))
+            if route.ranges:
+                self.send_header("Accept-Ranges", "bytes")
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            self.end_headers()
+            payload = body[start:]
+            if route.truncate_at is not None:
+                payload = payload[: route.truncate_at]
+            if route.stall_after is not None:
+                self.wfile.write(payload[: route.stall_after])
+                self.wfile.flush()
+                server.stop.wait(route.stall_s)
+                return
+            try:
+                for i in range(0, len(payload), 1 << 16):
+                    self.wfile.write(payload[i : i + (1 << 16)])
+                    if route.chunk_delay_s:
+                        self.wfile.flush()
+                        server.stop.wait(route.chunk_delay_s)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    return Handler
+
+
+def md5(data: bytes) -> str:
+    return "md5:" + hashlib.md5(data).hexdigest()
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def make_source(urls: list[str], checksum: str | None, *, name: str = "test-weights", size: int | None = None):
+    return Source(
+        name=name,
+        aliases=(),
+        urls=tuple(urls),
+        filename="weights.bin",
+        checksum=checksum,
+        size_bytes=size,
+        format="auto",
+        num_classes=1001,
+        label_offset=0,
+    )
