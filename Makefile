@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast lint setup clean
+.PHONY: demo test test-fast lint setup clean
 
 setup: $(STAMP)
 
@@ -11,6 +11,10 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt -e .
 	touch $(STAMP)
+
+# Classify the bundled photo with the official weights (fetched once, about 220 MB, then cached).
+demo: $(STAMP)
+	$(VENV)/bin/irv2 classify src/irv2/data/chelsea.jpg
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ def load(
     dtype: torch.dtype | None = None,
     offline: bool | None = None,
     progress: bool | None = None,
+    tags: Iterable[str] | None = None,
+    batch_norm_momentum: float = 0.997,
+    dropout_rate: float = 0.2,
 ) -> Module:
     """Load Inception-ResNet-v2 weights into an inference-ready ``Module``.
 
@@ -51,7 +55,19 @@ def load(
         device, dtype: where and in which float type to run (default: CPU, float32).
         offline: never touch the network (default: the ``IRV2_OFFLINE`` environment variable).
         progress: show a download progress bar (default: only on a terminal).
+        tags: ``{"train"}`` for TF-Hub's training graph: BatchNorm normalises with batch statistics and
+            updates its moving averages, dropout is on, and every weight is trainable. The default (empty
+            set) is the inference graph.
+        batch_norm_momentum: with ``{"train"}``, the moving-average decay as TensorFlow states it
+            (``moving = decay * moving + (1 - decay) * batch``); 0.997 as in later TF-Hub versions
+            (TF-Slim trained with 0.9997). PyTorch's momentum is the other weight, ``1 - decay``.
+        dropout_rate: with ``{"train"}``, the dropout before the classifier (TF-Slim's keep_prob 0.8).
     """
+    train = _train_tag(tags)
+    if train and not 0.0 < batch_norm_momentum < 1.0:
+        raise ValueError(f"batch_norm_momentum is a decay in (0, 1), got {batch_norm_momentum}")
+    if train and not 0.0 <= dropout_rate < 1.0:
+        raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
     local = Path(handle).expanduser() if handle is not None else None
     if local is not None and (local.exists() or Path(f"{local}.index").exists()):
         model, info = _load_local(local)
@@ -64,7 +80,31 @@ def load(
             raise ValueError(f"{handle} has no classifier (a feature-vector module): use {FEATURE_VECTOR!r}")
         info.default_signature = signature
     model.to(device=device, dtype=dtype).eval()
+    if train:
+        set_train_mode(model, batch_norm_momentum=batch_norm_momentum, dropout_rate=dropout_rate)
     return Module(model, info)
+
+
+def set_train_mode(model: InceptionResNetV2, *, batch_norm_momentum: float = 0.997, dropout_rate: float = 0.2) -> None:
+    """Put ``model`` in TF-Hub's ``{"train"}`` graph state (see ``load``)."""
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.momentum = 1.0 - batch_norm_momentum
+        elif isinstance(layer, torch.nn.Dropout):
+            layer.p = dropout_rate
+    for name, parameter in model.named_parameters():
+        # TF-Slim's BatchNorm has no scale: the PyTorch stand-in stays fixed at one.
+        parameter.requires_grad_(not name.endswith("bn.weight"))
+    model.train()
+
+
+def _train_tag(tags: Iterable[str] | None) -> bool:
+    if tags is None:
+        return False
+    tags = {tags} if isinstance(tags, str) else set(tags)
+    if not tags <= {"train"}:
+        raise ValueError(f"unknown tags {sorted(tags - {'train'})}: TF-Hub modules have {{}} and {{'train'}}")
+    return "train" in tags
 
 
 def _load_local(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:

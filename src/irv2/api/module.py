@@ -91,20 +91,29 @@ class Module:
         Returns logits ``[B, num_classes]`` (``image_classification``) or features ``[B, 1536]``
         (``image_feature_vector``); ``{"default": ...}`` when ``as_dict``. A numpy input gives a numpy
         output computed without autograd; a tensor input gives a tensor (differentiable when the
-        caller has grad enabled, e.g. for fine-tuning).
+        caller has grad enabled, e.g. for fine-tuning). In train mode (``irv2.load(..., tags={"train"})``)
+        the classification dict also holds ``"aux_logits"``, the auxiliary head TF-Slim trains with.
         """
         signature = self._resolve(signature)
         from_numpy = not isinstance(images, torch.Tensor)
         x = _to_nchw(images, self.device, self.dtype)
+        outputs: dict[str, torch.Tensor] = {}
         with torch.inference_mode(from_numpy):
-            features = self.model.forward_features(2.0 * x - 1.0)
+            x = 2.0 * x - 1.0
             if signature == FEATURE_VECTOR:
-                out = self.model.forward_head(features, pre_logits=True)
+                outputs["default"] = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+            elif as_dict and self.model.training and self.model.aux_logits is not None:
+                outputs["default"], outputs["aux_logits"] = self.model.forward_with_aux(x)
             else:
-                out = self.model.forward_head(features)
+                outputs["default"] = self.model(x)
         if from_numpy:
-            out = out.float().cpu().numpy()
-        return {"default": out} if as_dict else out
+            outputs = {k: v.float().cpu().numpy() for k, v in outputs.items()}
+        return outputs if as_dict else outputs["default"]
+
+    @property
+    def training(self) -> bool:
+        """True for the ``{"train"}`` graph: BatchNorm on batch statistics, dropout on."""
+        return self.model.training
 
     def _resolve(self, signature: str | None) -> str:
         if signature in (None, "default"):
