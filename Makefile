@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(VENV)/bin/irv2 classify src/irv2/data/chelsea.jpg
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 
 # Everything, TensorFlow parity tests included (what CI runs).
 test: lint
