@@ -11,7 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from .api import CLASSIFICATION, FEATURE_VECTOR, Module, get_expected_image_size, load, save
-from .errors import CheckpointError, DownloadError, HandleError, ImageError, Irv2Error, WeightMismatchError
+from .errors import (
+    CheckpointError,
+    DatasetError,
+    DownloadError,
+    HandleError,
+    ImageError,
+    Irv2Error,
+    WeightMismatchError,
+)
+
+# The function shadows its package's name on ``irv2`` on purpose (``irv2.finetune(...)``); the package stays
+# importable as ``from irv2.finetune import FinetuneConfig``. It imports only torch-level code here.
+from .finetune import finetune
 from .labels import Prediction, imagenet_labels, imagenet_synsets, top_k
 from .preprocessing import load_image
 
@@ -21,6 +33,7 @@ __all__ = [
     "CLASSIFICATION",
     "FEATURE_VECTOR",
     "CheckpointError",
+    "DatasetError",
     "DownloadError",
     "HandleError",
     "ImageError",
@@ -29,6 +42,7 @@ __all__ = [
     "Prediction",
     "WeightMismatchError",
     "__version__",
+    "finetune",
     "get_expected_image_size",
     "labels",
     "load",

@@ -39,3 +39,8 @@ class HandleError(Irv2Error):
 
 class DownloadError(Irv2Error):
     """Weights could not be fetched or verified (network down, bad checksum, offline without a cache)."""
+
+
+class DatasetError(Irv2Error):
+    """A fine-tuning dataset cannot be used: no classes, an empty or single class, too few images to split,
+    a malformed CSV. The message names the folder, file or class at fault."""

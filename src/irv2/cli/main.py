@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import Irv2Error, __version__
-from . import classify, features, weights
+from . import classify, features, finetune, weights
 from .common import CommandError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -35,6 +35,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     image_commands = {"classify": classify.add_parser(subparsers), "features": features.add_parser(subparsers)}
     weights.add_parsers(subparsers)
+    finetune.add_parser(subparsers)
     return parser, image_commands
 
 
