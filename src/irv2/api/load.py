@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ..engine import InferenceEngine, fuse, resolve_precision
 from ..errors import CheckpointError, HandleError, WeightMismatchError
 from ..formats import read_checkpoint
 from ..formats.keras_h5 import is_hdf5, read_keras_h5
@@ -34,7 +35,9 @@ def load(
     *,
     signature: str | None = None,
     device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = None,
+    fast: bool = True,
+    compile: bool = False,
     offline: bool | None = None,
     progress: bool | None = None,
     tags: Iterable[str] | None = None,
@@ -52,7 +55,15 @@ def load(
             ``.safetensors`` state dict with irv2/timm keys, or Keras ``.h5`` weights.
         signature: the default signature of the returned module (``image_classification`` or
             ``image_feature_vector``); defaults to classification when the weights have a classifier.
-        device, dtype: where and in which float type to run (default: CPU, float32).
+        device: where to run (default: CPU), e.g. ``"cuda"``.
+        dtype: the precision to run in: ``"float32"`` (the default, exact to TensorFlow within ~1e-6; on
+            CUDA it keeps cuDNN off TF32), ``"tf32"`` (CUDA), ``"bfloat16"`` (CPUs with AVX512-BF16/AMX,
+            GPUs; logits within about 1% of float32) or ``"float16"`` (GPUs); a torch dtype works too.
+        fast: run inference through the fused network (BatchNorm and residual scales folded into the
+            convolutions, ReLU and residual sums fused into oneDNN's kernels, channels-last): the same
+            function to ~1e-6, 1.1-1.3x faster on CPU. ``module.model`` stays the plain network either way.
+        compile: also ``torch.compile`` the fused network (slow first call per batch shape, then faster;
+            torch caches the compiled code on disk).
         offline: never touch the network (default: the ``IRV2_OFFLINE`` environment variable).
         progress: show a download progress bar (default: only on a terminal).
         tags: ``{"train"}`` for TF-Hub's training graph: BatchNorm normalises with batch statistics and
@@ -79,10 +90,16 @@ def load(
         if signature == CLASSIFICATION and not info.num_classes:
             raise ValueError(f"{handle} has no classifier (a feature-vector module): use {FEATURE_VECTOR!r}")
         info.default_signature = signature
-    model.to(device=device, dtype=dtype).eval()
+    precision = resolve_precision(dtype, torch.device(device) if device is not None else torch.device("cpu"))
+    engine = InferenceEngine(model, precision, fused=fast and not train, compile=compile)
+    # Fold while the weights are still float32, so a bfloat16/float16 engine rounds each weight once.
+    fused = fuse(model) if engine.fused else None
+    model.to(device=device, dtype=precision.dtype).eval()
+    if fused is not None:
+        engine.prepare_from(fused)
     if train:
         set_train_mode(model, batch_norm_momentum=batch_norm_momentum, dropout_rate=dropout_rate)
-    return Module(model, info)
+    return Module(model, info, engine)
 
 
 def set_train_mode(model: InceptionResNetV2, *, batch_norm_momentum: float = 0.997, dropout_rate: float = 0.2) -> None:

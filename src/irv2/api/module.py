@@ -8,6 +8,7 @@ internally (``2 * x - 1``) happens here, so ``module.model`` stays the plain TF-
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..engine import InferenceEngine, resolve_precision
+from ..engine.precision import Precision
 from ..model import MIN_INPUT_SIZE, InceptionResNetV2
 
 CLASSIFICATION = "image_classification"
@@ -41,13 +44,16 @@ class Module:
     """A loaded Inception-ResNet-v2 with TF-Hub's calling convention. Create it with ``irv2.load``.
 
     Attributes:
-        model: the ``torch.nn.Module`` (NCHW input in [-1, 1], logits out), to fine-tune or export.
+        model: the ``torch.nn.Module`` (NCHW input in [-1, 1], logits out), to fine-tune, save or export.
         info: classes, labels, image size, preprocessing and provenance of the weights.
+        engine: the inference path (``irv2.engine.InferenceEngine``): a fused copy of ``model`` (BatchNorm
+            folded, kernels fused, channels-last) in the module's precision, kept in step with ``model``.
     """
 
-    def __init__(self, model: InceptionResNetV2, info: ModuleInfo) -> None:
+    def __init__(self, model: InceptionResNetV2, info: ModuleInfo, engine: InferenceEngine | None = None) -> None:
         self.model = model
         self.info = info
+        self.engine = engine or InferenceEngine(model, _precision_of(model))
 
     # -- properties mirroring hub.Module -----------------------------------------------------------
     @property
@@ -75,8 +81,16 @@ class Module:
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
+    @property
+    def precision(self) -> str:
+        """The number format inference runs in: ``float32`` (exact), ``tf32``, ``bfloat16`` or ``float16``."""
+        return self.engine.precision.name
+
     def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Move or cast the network (as ``nn.Module.to``); the fast path follows at the next call."""
         self.model.to(*args, **kwargs)
+        if self.engine.precision.dtype != self.dtype:
+            self.engine.precision = _precision_of(self.model)
         return self
 
     # -- calling -------------------------------------------------------------------------------------
@@ -98,14 +112,21 @@ class Module:
         from_numpy = not isinstance(images, torch.Tensor)
         x = _to_nchw(images, self.device, self.dtype)
         outputs: dict[str, torch.Tensor] = {}
-        with torch.inference_mode(from_numpy):
+        # inference_mode(False) would switch off a caller's own inference mode: leave tensors' mode alone.
+        with torch.inference_mode() if from_numpy else contextlib.nullcontext():
             x = 2.0 * x - 1.0
+            # The fused network has no autograd: it serves every call made without gradients (numpy input,
+            # or a tensor under torch.inference_mode / no_grad); the plain network serves the rest.
+            network = self.engine if not torch.is_grad_enabled() and not self.model.training else None
             if signature == FEATURE_VECTOR:
-                outputs["default"] = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+                if network is not None:
+                    outputs["default"] = network.forward(x, pre_logits=True)
+                else:
+                    outputs["default"] = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
             elif as_dict and self.model.training and self.model.aux_logits is not None:
                 outputs["default"], outputs["aux_logits"] = self.model.forward_with_aux(x)
             else:
-                outputs["default"] = self.model(x)
+                outputs["default"] = network.forward(x) if network is not None else self.model(x)
         if from_numpy:
             outputs = {k: v.float().cpu().numpy() for k, v in outputs.items()}
         return outputs if as_dict else outputs["default"]
@@ -126,8 +147,17 @@ class Module:
         source = self.info.provenance.get("source", "?")
         return (
             f"irv2.Module(num_classes={self.num_classes}, signatures={list(self.signatures)}, "
-            f"device={self.device}, dtype={self.dtype}, source={source!r})"
+            f"device={self.device}, precision={self.precision!r}, source={source!r})"
         )
+
+
+def _precision_of(model: InceptionResNetV2) -> Precision:
+    """The precision matching the network's current dtype and device (float32 math, never TF32)."""
+    parameter = next(model.parameters())
+    try:
+        return resolve_precision(parameter.dtype, parameter.device)
+    except ValueError:  # e.g. a float16 network moved to the CPU by hand: run it as it is
+        return Precision(str(parameter.dtype).removeprefix("torch."), parameter.dtype)
 
 
 def _to_nchw(images: np.ndarray | torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

@@ -1,0 +1,86 @@
+"""Which number formats the network can run in, on which devices, and what each one costs in accuracy.
+
+``float32`` is the exact mode (within about 1e-6 of TensorFlow). On CUDA it keeps cuDNN off TF32, which
+PyTorch allows for convolutions by default and which moves the logits by about 3e-3 relative; ``tf32`` asks
+for it explicitly. ``bfloat16`` runs the whole network in bfloat16 on CPUs with AVX512-BF16 or AMX and on
+GPUs; ``float16`` on GPUs only (CPUs have no fast float16 convolutions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+PRECISIONS = ("float32", "tf32", "bfloat16", "float16")
+_ALIASES = {"fp32": "float32", "float": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A named number format: the dtype tensors are stored and computed in, and whether TF32 is allowed."""
+
+    name: str
+    dtype: torch.dtype
+    allow_tf32: bool = False
+
+    @property
+    def exact(self) -> bool:
+        return self.name == "float32"
+
+
+def resolve_precision(spec: str | torch.dtype | None, device: torch.device) -> Precision:
+    """The :class:`Precision` for ``spec`` (a name, an alias such as ``bf16``, a torch dtype, or None for
+    float32), refusing combinations the device cannot run well, with the reason and the alternative."""
+    if spec is None:
+        name = "float32"
+    elif isinstance(spec, torch.dtype):
+        names = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+        if spec == torch.float64:
+            return Precision("float64", torch.float64)  # a reference mode for checking numerics
+        if spec not in names:
+            raise ValueError(f"dtype {spec} is not supported; use one of {', '.join(PRECISIONS)}")
+        name = names[spec]
+    else:
+        name = _ALIASES.get(str(spec).lower(), str(spec).lower())
+        if name == "float64":
+            return Precision("float64", torch.float64)
+        if name not in PRECISIONS:
+            raise ValueError(f"unknown dtype {spec!r}; use one of {', '.join(PRECISIONS)}")
+    if name == "tf32" and device.type != "cuda":
+        raise ValueError("tf32 is a CUDA math mode; on this device use float32 (exact) or bfloat16")
+    if name == "float16" and device.type == "cpu":
+        raise ValueError("float16 runs on GPUs; on a CPU use bfloat16 (fast on CPUs with AVX512-BF16 or AMX)")
+    dtype = {"float32": torch.float32, "tf32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    return Precision(name, dtype[name], allow_tf32=name == "tf32")
+
+
+def cpu_has_fast_bfloat16() -> bool:
+    """Whether this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX); without them oneDNN
+    emulates bfloat16 and it runs slower than float32."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:  # not Linux: trust oneDNN's own (looser) check
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@contextlib.contextmanager
+def math_mode(precision: Precision, device: torch.device) -> Iterator[None]:
+    """On CUDA, set cuDNN's TF32 switch for the duration of a forward pass, restoring the caller's after."""
+    if device.type != "cuda":
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    saved = cudnn.allow_tf32
+    cudnn.allow_tf32 = precision.allow_tf32
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32 = saved

@@ -1,0 +1,129 @@
+"""``InferenceEngine``: runs a loaded network the fast way, kept in step with the network itself.
+
+The plain ``InceptionResNetV2`` stays the source of truth (it is what fine-tuning changes, ``irv2.save``
+writes and export traces). The engine holds a fused copy of it (``fuse``) in channels-last layout and the
+chosen precision, optionally compiled, and rebuilds that copy whenever the plain network's tensors change
+(an optimizer step, ``load_state_dict``, ``.to()``), so it never serves stale weights.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from itertools import chain
+
+import torch
+from torch import nn
+
+from ..model import InceptionResNetV2
+from .fused_network import FusedInceptionResNetV2, fuse
+from .precision import Precision, cpu_has_fast_bfloat16, math_mode
+
+
+class InferenceEngine:
+    """The inference path of an ``irv2.Module``.
+
+    Args:
+        model: the plain network (its current weights, device and dtype are followed).
+        precision: the number format to run in (``resolve_precision``).
+        fused: fold BatchNorm and fuse kernels (exact to ~1e-6); False runs the plain network as it is.
+        compile: wrap the fused network in ``torch.compile`` (compiled on first use per input shape and kept
+            in torch's on-disk cache, so later processes start faster).
+    """
+
+    def __init__(
+        self, model: InceptionResNetV2, precision: Precision, *, fused: bool = True, compile: bool = False
+    ) -> None:
+        self.model = model
+        self.precision = precision
+        self.fused = fused
+        self.compile = compile
+        self._network: FusedInceptionResNetV2 | None = None
+        self._built_for: int | None = None
+        self._compiled: dict[bool, Callable[[torch.Tensor], torch.Tensor]] = {}
+        device = _device_of(model)
+        if precision.dtype == torch.bfloat16 and device.type == "cpu" and not cpu_has_fast_bfloat16():
+            warnings.warn(
+                "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX): bfloat16 is emulated and slower "
+                "than float32 here",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def prepare(self) -> None:
+        """Build the fused network now rather than at the first call."""
+        if self.fused:
+            self._adopt(fuse(self.model))
+
+    def prepare_from(self, network: FusedInceptionResNetV2) -> None:
+        """Take ``network``, fused from the model's weights before they were cast to a lower precision (so
+        folding rounds only once), moving it to the model's device and dtype."""
+        if self.fused:
+            self._adopt(network)
+
+    def forward(self, x: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
+        """``x`` NCHW in [-1, 1], in the model's dtype → logits, or the 1536 features if ``pre_logits``.
+
+        Call it without autograd (inside ``torch.inference_mode()``): the fused kernels have no gradients.
+        """
+        device = x.device
+        with math_mode(self.precision, device):
+            if not self.fused:
+                return self.model.forward_head(self.model.forward_features(x), pre_logits=pre_logits)
+            if self._built_for != _fingerprint(self.model):
+                self._build(self.model)
+            if self.compile:
+                return self._compiled_forward(pre_logits)(x)
+            network = self._network
+            return network.forward_head(network.forward_features(x), pre_logits=pre_logits)
+
+    @property
+    def network(self) -> nn.Module:
+        """The network ``forward`` runs now: the fused copy (built if needed) or the plain model."""
+        if not self.fused:
+            return self.model
+        if self._built_for != _fingerprint(self.model):
+            self._build(self.model)
+        return self._network
+
+    def _build(self, source: InceptionResNetV2) -> None:
+        self._adopt(fuse(source))
+
+    def _adopt(self, network: FusedInceptionResNetV2) -> None:
+        network = network.to(device=_device_of(self.model), dtype=_dtype_of(self.model))
+        self._network = network.to(memory_format=torch.channels_last)
+        self._compiled.clear()
+        self._built_for = _fingerprint(self.model)
+
+    def _compiled_forward(self, pre_logits: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+        if pre_logits not in self._compiled:
+            wrapper = _Head(self._network, pre_logits)
+            # "freezing" lets inductor treat the weights as constants: on CPU it pre-packs them into
+            # oneDNN's blocked layout once instead of on every call.
+            self._compiled[pre_logits] = torch.compile(wrapper, dynamic=False, options={"freezing": True})
+        return self._compiled[pre_logits]
+
+
+class _Head(nn.Module):
+    """The fused network as one ``forward`` (what torch.compile traces): logits or pre-logits features."""
+
+    def __init__(self, network: FusedInceptionResNetV2, pre_logits: bool) -> None:
+        super().__init__()
+        self.network = network
+        self.pre_logits = pre_logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.forward_head(self.network.forward_features(x), pre_logits=self.pre_logits)
+
+
+def _fingerprint(model: nn.Module) -> int:
+    """Changes whenever a parameter or buffer is replaced, moved, cast or modified in place."""
+    return hash(tuple((id(t), t._version, t.device, t.dtype) for t in chain(model.parameters(), model.buffers())))
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _dtype_of(model: nn.Module) -> torch.dtype:
+    return next(model.parameters()).dtype
