@@ -242,7 +242,9 @@ def test_huge_photo_is_classified_in_bounded_memory(weights_dir, photo_arrays, a
     assert returncode == 0, stderr
     rows = _json_lines(stdout)
     assert [row["path"] for row in rows] == [str(big), str(small), str(big)]
-    assert rows[0]["predictions"] == rows[2]["predictions"] and len(rows[0]["predictions"]) == 1
+    (first,), (again,) = rows[0]["predictions"], rows[2]["predictions"]
+    # Batches of different sizes may round differently in the last bits (oneDNN blocks them differently).
+    assert first["index"] == again["index"] and first["score"] == pytest.approx(again["score"], rel=1e-5)
     assert big_peak < PEAK_RSS_LIMIT, f"peak RSS {big_peak / 2**20:.0f} MB"
     assert big_peak - small_peak < 3 * BIG_PIXEL_BYTES, f"{(big_peak - small_peak) / 2**20:.0f} MB for decoding"
 

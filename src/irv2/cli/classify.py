@@ -7,17 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from .. import CLASSIFICATION, Module, top_k
-from .common import (
-    CommandError,
-    Decoded,
-    add_image_arguments,
-    decode_batches,
-    load_module,
-    positive_int,
-    stack_images,
-    warn,
-)
-from .inputs import expand_inputs
+from ..batch import Decoded, decode_batches, expand_inputs, run_module, stack_images
+from .common import CommandError, add_image_arguments, load_module, positive_int, warn
 from .output import FORMATS, Result, make_writer
 from .progress import Progress
 
@@ -56,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.paths, sys.stdin, warn=None if args.quiet else warn)
     if not inputs:
         raise CommandError("no input images found", status=2)
-    module = load_module(args.weights, device=args.device, quiet=args.quiet)
+    module = load_module(args.weights, device=args.device, quiet=args.quiet, dtype=args.dtype, compile=args.compile)
     if not module.num_classes:
         raise CommandError(
             f"{args.weights or 'the default weights'}: a feature-vector module without a classifier cannot "
@@ -67,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     writer = make_writer(args.format, sys.stdout)
     failed = 0
     with Progress(len(inputs), quiet=args.quiet) as progress:
-        for batch in decode_batches(inputs, args.batch_size):
+        for batch in decode_batches(inputs, args.batch_size, workers=args.workers, draft=not args.exact_decode):
             results = classify_batch(module, batch, args.top, labels)
             progress.clear()
             for result in results:
@@ -82,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
 def classify_batch(module: Module, batch: Sequence[Decoded], k: int, labels: Sequence[str]) -> list[Result]:
     """One :class:`Result` per item of ``batch``, in order: top-``k`` predictions, or the decoding error."""
-    images = stack_images(batch)
-    predictions = iter(top_k(module(images, signature=CLASSIFICATION), k, labels) if images is not None else ())
+    images = stack_images(batch, pin_memory=module.device.type == "cuda")
+    logits = run_module(module, images, CLASSIFICATION) if images is not None else None
+    predictions = iter(top_k(logits, k, labels) if logits is not None else ())
     return [
         Result(d.input.path, error=d.error) if d.image is None else Result(d.input.path, next(predictions))
         for d in batch

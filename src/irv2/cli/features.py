@@ -18,9 +18,9 @@ import sys
 import numpy as np
 
 from .. import FEATURE_VECTOR
+from ..batch import decode_batches, expand_inputs, run_module, stack_images
 from ..model import NUM_FEATURES
-from .common import CommandError, add_image_arguments, decode_batches, load_module, stack_images, warn
-from .inputs import expand_inputs
+from .common import CommandError, add_image_arguments, load_module, warn
 from .progress import Progress
 
 DESCRIPTION = """\
@@ -52,16 +52,16 @@ def run(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.paths, sys.stdin, warn=None if args.quiet else warn)
     if not inputs:
         raise CommandError("no input images found", status=2)
-    module = load_module(args.weights, device=args.device, quiet=args.quiet)
+    module = load_module(args.weights, device=args.device, quiet=args.quiet, dtype=args.dtype, compile=args.compile)
     paths: list[str] = []
     vectors: list[np.ndarray] = []
     failed_paths: list[str] = []
     errors: list[str] = []
     with Progress(len(inputs), quiet=args.quiet) as progress:
-        for batch in decode_batches(inputs, args.batch_size):
-            images = stack_images(batch)
+        for batch in decode_batches(inputs, args.batch_size, workers=args.workers, draft=not args.exact_decode):
+            images = stack_images(batch, pin_memory=module.device.type == "cuda")
             if images is not None:
-                vectors.append(module(images, signature=FEATURE_VECTOR))
+                vectors.append(run_module(module, images, FEATURE_VECTOR))
             for decoded in batch:
                 if decoded.image is not None:
                     paths.append(decoded.input.path)

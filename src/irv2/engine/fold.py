@@ -34,7 +34,9 @@ def fold_conv_bn(layer: ConvBnAct) -> ConvParams:
     beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(std)
     scale = gamma / std
     with torch.no_grad():
-        weight = conv.weight * scale.to(conv.weight.dtype)[:, None, None, None]
+        # Written straight into the channels-last layout the fused kernels use: one pass, one allocation.
+        weight = torch.empty_like(conv.weight, memory_format=torch.channels_last)
+        torch.mul(conv.weight, scale.to(conv.weight.dtype)[:, None, None, None], out=weight)
         bias = (beta - bn.running_mean.double() * scale).to(conv.weight.dtype)
     return ConvParams(weight, bias, _pair(conv.stride), _pair(conv.padding))
 
@@ -42,7 +44,8 @@ def fold_conv_bn(layer: ConvBnAct) -> ConvParams:
 def plain_conv(conv: nn.Conv2d, factor: float = 1.0) -> ConvParams:
     """``factor * conv(x)`` as :class:`ConvParams` (the residual up-projections have a bias of their own)."""
     with torch.no_grad():
-        weight = conv.weight * factor
+        weight = torch.empty_like(conv.weight, memory_format=torch.channels_last)
+        torch.mul(conv.weight, factor, out=weight)
         bias = conv.bias * factor if conv.bias is not None else torch.zeros_like(weight[:, 0, 0, 0])
     return ConvParams(weight, bias, _pair(conv.stride), _pair(conv.padding))
 

@@ -156,12 +156,18 @@ def _pixels(im: Image.Image, name: str) -> np.ndarray:
         raise ImageError(f"{name}: cannot convert pixel mode {mode!r} to RGB ({exc})") from exc
 
 
-def decode_native(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_native(
+    source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, draft_min_side: int | None = None
+) -> np.ndarray:
     """Decode to the file's own sample type, upright: ``[H, W, 1 | 3]`` uint8, uint16 or float32.
 
     One channel means grayscale (replicate it for RGB). This is what :func:`decode_image` and
     :func:`~irv2.preprocessing.load_image` build on; it lets the caller crop before converting to
     float. The result may be a non-contiguous view (EXIF orientation is applied by striding).
+
+    ``draft_min_side``: let a JPEG decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, which
+    averages rather than drops pixels) as long as both sides stay at least this long. Other formats
+    ignore it.
     """
     name = _source_name(source)
     data = _read_source(source, name)
@@ -177,6 +183,8 @@ def decode_native(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_P
         if im.format == "PNG" and len(im.tile) == 1 and not getattr(im, "is_animated", False):
             rawmode = im.tile[0].args if im.tile[0].args in _PNG16_RAWMODES else None
         try:
+            if draft_min_side is not None and im.format == "JPEG":
+                im.draft(im.mode, (draft_min_side, draft_min_side))
             im.load()
             orientation = _orientation(im)
             pixels = _pixels(im, name)

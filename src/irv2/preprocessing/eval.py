@@ -7,6 +7,7 @@ The pipeline is: convert to float32 in [0, 1], central crop (0.875), legacy bili
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,6 +59,7 @@ def load_image(
     central_fraction: float | None = 0.875,
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    draft: bool = False,
 ) -> np.ndarray:
     """Decode an image file and preprocess it for Inception-ResNet-v2 evaluation.
 
@@ -70,6 +72,10 @@ def load_image(
         size: output side (int) or ``(height, width)``; 299 for Inception-ResNet-v2.
         central_fraction: as in :func:`preprocess_for_eval`.
         max_pixels: decompression-bomb guard, as in :func:`~irv2.preprocessing.decode_image`.
+        draft: decode large JPEGs at a reduced scale first (libjpeg's DCT scaling: 1/2, 1/4 or 1/8,
+            the smallest that still leaves a central crop of at least ``size``), then crop and resize
+            exactly. 5x faster on 6 MP photos; the result is a smoother (less aliased) version of the
+            exact one, which it equals on images too small to reduce (under about 2 x 342 px).
 
     Returns:
         float32 ``[size, size, 3]`` RGB in [0, 1]; add a batch axis with ``x[None]``.
@@ -77,7 +83,12 @@ def load_image(
     Raises:
         ImageError: the file cannot be decoded (message starts with the path or ``<bytes>``).
     """
-    out = preprocess_for_eval(decode_native(source, max_pixels=max_pixels), size, central_fraction)
+    draft_min_side = None
+    if draft:
+        # The crop keeps central_fraction of each side; it must still cover the output size.
+        draft_min_side = math.ceil(max(_normalise_size(size)) / (central_fraction or 1.0))
+    pixels = decode_native(source, max_pixels=max_pixels, draft_min_side=draft_min_side)
+    out = preprocess_for_eval(pixels, size, central_fraction)
     if out.shape[-1] == 1:
         out = np.repeat(out, 3, axis=-1)
     return out

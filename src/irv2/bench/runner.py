@@ -1,0 +1,213 @@
+"""``irv2 bench``: load time, cold start, batch-1 latency and throughput per precision, engine and batch size,
+end-to-end throughput on a folder of photos, peak memory. Results are plain dicts (``--json`` prints them)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..api import Module, load, save
+from ..batch import decode_batches, expand_inputs, run_module, stack_images
+from ..engine.precision import cpu_has_fast_bfloat16
+from .cold_start import measure_cold_start
+from .measure import peak_memory_mib, reset_peak_memory, time_runs
+from .synthetic import calibrated_random_module
+
+ENGINES = ("fused", "plain", "compiled")
+
+
+@dataclass
+class BenchConfig:
+    """What ``irv2 bench`` measures. ``weights`` None with ``random_weights`` measures an untrained network of
+    the same shape (the speed does not depend on the values), so the machine can be measured offline."""
+
+    weights: str | None = None
+    random_weights: bool = False
+    device: str = "cpu"
+    dtypes: Sequence[str] = ("float32",)
+    engines: Sequence[str] = ("fused",)
+    batch_sizes: Sequence[int] = (1, 8, 16)
+    min_seconds: float = 3.0
+    images: str | None = None
+    image_limit: int = 64
+    workers: int | None = None
+    cold_start: bool = True
+    log: Callable[[str], None] = field(default=lambda message: None)
+
+
+def default_dtypes(device: torch.device) -> list[str]:
+    """float32, plus the low precision this device runs natively (bfloat16 on capable CPUs and GPUs)."""
+    if device.type == "cuda":
+        return ["float32", "bfloat16", "float16"]
+    return ["float32", "bfloat16"] if cpu_has_fast_bfloat16() else ["float32"]
+
+
+def run_bench(config: BenchConfig) -> dict[str, Any]:
+    """Run every measurement of ``config``; returns the machine, load figures and one row per measurement."""
+    device = torch.device(config.device)
+    with tempfile.TemporaryDirectory(prefix="irv2-bench-") as scratch:
+        handle = _weights_handle(config, Path(scratch))
+        report: dict[str, Any] = {
+            "irv2": __version__,
+            "machine": machine_info(device),
+            "weights": "random" if config.random_weights else handle or "default",
+        }
+        started = time.perf_counter()
+        module = load(handle, device=config.device)
+        report["load_s"] = time.perf_counter() - started
+        native = module.info.provenance.get("loaded_from") or handle
+        del module
+        if config.cold_start and native is not None:
+            config.log("cold start (a new process: import, load, first prediction)")
+            report["cold_start"] = measure_cold_start(native, device=config.device)
+        rows = []
+        for dtype in config.dtypes:
+            for engine in config.engines:
+                rows.extend(_measure_module(config, handle, device, dtype, engine))
+        report["results"] = rows
+        if config.images:
+            report["end_to_end"] = _measure_end_to_end(config, handle, device, rows)
+    return report
+
+
+def _weights_handle(config: BenchConfig, scratch: Path) -> str | None:
+    if config.random_weights:
+        return str(save(calibrated_random_module(), scratch / "random-irv2"))
+    return config.weights
+
+
+def _load(handle: str | None, device: torch.device, dtype: str, engine: str) -> Module:
+    return load(
+        handle,
+        device=device,
+        dtype=dtype,
+        fast=engine != "plain",
+        compile=engine == "compiled",
+    )
+
+
+def _measure_module(
+    config: BenchConfig, handle: str | None, device: torch.device, dtype: str, engine: str
+) -> list[dict[str, Any]]:
+    module = _load(handle, device, dtype, engine)
+    rows = []
+    for batch_size in config.batch_sizes:
+        config.log(f"{dtype} {engine} batch {batch_size}")
+        images = torch.rand(batch_size, 299, 299, 3, generator=torch.Generator().manual_seed(0)).to(device)
+        reset_peak_memory(device)
+        first = time.perf_counter()
+        with torch.inference_mode():
+            module(images)
+        first_call_s = time.perf_counter() - first
+        with torch.inference_mode():
+            timing = time_runs(lambda x=images: module(x), device=device, min_seconds=config.min_seconds)
+        rows.append(
+            {
+                "dtype": dtype,
+                "engine": engine,
+                "batch_size": batch_size,
+                "images_per_s": batch_size / timing.median,
+                "latency_ms_p50": timing.median * 1e3,
+                "latency_ms_p90": timing.percentile(90) * 1e3,
+                "runs": len(timing.seconds),
+                "first_call_s": first_call_s,
+                "peak_memory_mib": peak_memory_mib(device),
+            }
+        )
+    return rows
+
+
+def _measure_end_to_end(
+    config: BenchConfig, handle: str | None, device: torch.device, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Decode + preprocess + network over the folder's photos, per precision, at the largest batch size,
+    against the network alone on the same batch size."""
+    inputs = expand_inputs([config.images])[: config.image_limit]
+    if not inputs:
+        raise ValueError(f"{config.images}: no images found for the end-to-end measurement")
+    batch_size = max(config.batch_sizes)
+    engine = config.engines[0]
+    results = []
+    for dtype in config.dtypes:
+        config.log(f"end to end: {len(inputs)} photos, {dtype} {engine} batch {batch_size}")
+        module = _load(handle, device, dtype, engine)
+        pin = device.type == "cuda"
+        run_module(module, np.zeros((1, 299, 299, 3), np.float32), "image_classification")  # warm up
+        started = time.perf_counter()
+        done = 0
+        for batch in decode_batches(inputs, batch_size, workers=config.workers):
+            images = stack_images(batch, pin_memory=pin)
+            if images is not None:
+                run_module(module, images, "image_classification")
+            done += len(batch)
+        seconds = time.perf_counter() - started
+        same_setup = (dtype, engine, batch_size)
+        model_only = next(
+            (r["images_per_s"] for r in rows if (r["dtype"], r["engine"], r["batch_size"]) == same_setup), None
+        )
+        rate = done / seconds
+        results.append(
+            {
+                "dtype": dtype,
+                "engine": engine,
+                "batch_size": batch_size,
+                "images": done,
+                "images_per_s": rate,
+                "model_images_per_s": model_only,
+                "ratio_to_model": rate / model_only if model_only else None,
+                "mean_megapixels": _mean_megapixels([i.path for i in inputs]),
+            }
+        )
+    return results
+
+
+def _mean_megapixels(paths: list[str]) -> float:
+    from PIL import Image
+
+    sizes = []
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                sizes.append(im.size[0] * im.size[1] / 1e6)
+        except OSError:
+            continue
+    return float(np.mean(sizes)) if sizes else 0.0
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """What the figures depend on: processor, cores, threads, instruction sets, GPU, library versions."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": _cpu_name(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bfloat16": cpu_has_fast_bfloat16(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
