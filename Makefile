@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The server's web-page test drives Debian's Chromium through Playwright (never Playwright's own download).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test test-fast lint setup clean
 
@@ -10,6 +12,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt -e .
+	# tf-keras (for the hub.KerasLayer export test) declares `tensorflow`, which tensorflow-cpu provides
+	# under another name: without --no-deps pip would install a second TensorFlow.
+	$(PY) -m pip install --quiet --no-deps tf-keras==2.21.0
 	touch $(STAMP)
 
 # Classify the bundled photo with the official weights (fetched once, about 220 MB, then cached).
@@ -20,8 +25,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y --no-install-recommends chromium
+
 # Everything, TensorFlow parity tests included (what CI runs).
-test: lint
+test: lint $(CHROMIUM)
 	$(PY) -m pytest
 
 # The fast layer only: no TensorFlow, seconds.

@@ -21,6 +21,9 @@ from .errors import (
     WeightMismatchError,
 )
 
+# Likewise ``irv2.export(module, "model.onnx")``; onnx and TensorFlow are imported only when a format needs them.
+from .export import export
+
 # The function shadows its package's name on ``irv2`` on purpose (``irv2.finetune(...)``); the package stays
 # importable as ``from irv2.finetune import FinetuneConfig``. It imports only torch-level code here.
 from .finetune import finetune
@@ -42,6 +45,7 @@ __all__ = [
     "Prediction",
     "WeightMismatchError",
     "__version__",
+    "export",
     "finetune",
     "get_expected_image_size",
     "labels",

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import Irv2Error, __version__
-from . import bench, classify, features, finetune, weights
+from . import bench, classify, export, features, finetune, serve, weights
 from .common import CommandError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -36,6 +36,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     image_commands = {"classify": classify.add_parser(subparsers), "features": features.add_parser(subparsers)}
     weights.add_parsers(subparsers)
     finetune.add_parser(subparsers)
+    export.add_parser(subparsers)
+    serve.add_parser(subparsers)
     bench.add_parser(subparsers)
     return parser, image_commands
 

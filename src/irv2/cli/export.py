@@ -1,0 +1,121 @@
+"""``irv2 export --weights HANDLE --format onnx|torchscript|savedmodel -o OUT``: one call to ``irv2.export``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+
+from ..export import FORMATS, ExportError, MissingDependencyError, check_export, export
+from .common import CommandError, load_module
+
+DESCRIPTION = """\
+Export weights to a deployment format, with TF-Hub's interface: input `images` float32 [B, 299, 299, 3]
+(channel last) with values in [0, 1]; outputs `logits` [B, num_classes] and `features` [B, 1536] (only
+`features` for a feature-vector module). The batch size is free.
+
+formats:
+  onnx         one .onnx file, checked with onnxruntime; labels and preprocessing in its metadata_props
+               (needs: pip install 'irv2[onnx]')
+  torchscript  one .pt file for torch.jit.load (Python) or libtorch (C++); any image size
+  savedmodel   a TensorFlow 2 SavedModel folder for tf.saved_model.load and hub.KerasLayer, signatures
+               serving_default, image_classification and image_feature_vector (needs: pip install
+               'irv2[tensorflow]')
+
+The export is written under a temporary name, read back with its own runtime and compared with irv2 on a
+photo (within 1e-4 relative), then renamed into place: a failed export leaves nothing behind. Prints the
+path written on stdout.
+
+exit status: 0 written; 1 the weights could not be loaded, a dependency is missing, or the export failed
+or did not match; 2 a usage error: no format, OUT's folder missing, or OUT exists (pass --force)."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "export",
+        help="export weights to ONNX, TorchScript or a TensorFlow SavedModel",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-w",
+        "--weights",
+        metavar="HANDLE",
+        help="weights to export: a local TF-Slim checkpoint, TF-Hub module folder or archive, irv2 module folder, "
+        ".safetensors or Keras .h5 file; or a registered handle or URL, fetched once and cached (`irv2 info "
+        "HANDLE`). Default: TF-Hub's google/imagenet/inception_resnet_v2/classification/1",
+    )
+    parser.add_argument(
+        "-f",
+        "--format",
+        choices=FORMATS,
+        help="what to write (default: from OUT's suffix, .onnx or .pt)",
+    )
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the file (or SavedModel folder) to write")
+    parser.add_argument(
+        "--dynamic-size",
+        action="store_true",
+        help="let height and width vary too (each at least 75), not only the batch (onnx, savedmodel; "
+        "torchscript always does)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists (a file, or a SavedModel)")
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip reading the export back and comparing it with irv2 (faster; not recommended)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.format == "savedmodel":
+        _import_tensorflow_quietly()
+    # Checked before the weights load (seconds to minutes): a wrong path or a missing extra fails at once.
+    try:
+        format = check_export(args.output, format=args.format, overwrite=args.force)
+    except MissingDependencyError:
+        raise  # an environment problem, not a usage error: exit status 1
+    except ExportError as exc:  # no format, a missing folder, an existing OUT: the command line needs changing
+        raise CommandError(str(exc), status=2) from None
+    module = load_module(args.weights, quiet=args.quiet)
+    try:
+        result = export(
+            module,
+            args.output,
+            format=format,
+            dynamic_size=args.dynamic_size,
+            overwrite=args.force,
+            verify=not args.no_verify,
+        )
+    except OSError as exc:
+        raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+    if not args.quiet:
+        checked = ", ".join(f"{name} {error:.1e}" for name, error in result.errors.items())
+        check = f"; max relative error vs irv2: {checked}" if checked else "; not verified"
+        classes = f"{module.num_classes} classes" if module.num_classes else "features only"
+        print(f"irv2: wrote {result.path} ({format}, {classes}){check}", file=sys.stderr)
+    print(result.path)
+    return 0
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up notes kept off the user's stderr.
+
+    TensorFlow 2.21 writes absl and oneDNN notes straight to file descriptor 2 while it is imported, whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says, so for the import only, descriptor 2 points at /dev/null. The CLI owns its
+    process. A failed import is not reported here: ``check_export`` names the extra to install.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # later C++ notes (graph optimisation, threads)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            with contextlib.suppress(ImportError):
+                import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -1,0 +1,90 @@
+"""The network as every export sees it: TF-Hub's image interface in one ``nn.Module``.
+
+``images`` float32 ``[B, H, W, 3]`` (channel last) with values in [0, 1] go in, as into the TF-Hub module
+and ``irv2.Module``; ``logits`` ``[B, num_classes]`` and ``features`` ``[B, 1536]`` come out (only
+``features`` for a feature-vector module, ``num_classes == 0``). Exporting this wrapper rather than
+``module.model`` moves the [0, 1] → [-1, 1] mapping and the NHWC → NCHW transpose into the artefact, so a
+consumer feeds it exactly what it would feed TF-Hub.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..api import Module
+from ..model import InceptionResNetV2
+from ..preprocessing import load_image
+
+INPUT_NAME = "images"
+LOGITS = "logits"
+FEATURES = "features"
+
+
+class ExportWrapper(nn.Module):
+    """``images [B, H, W, 3]`` in [0, 1] → ``(logits [B, num_classes], features [B, 1536])``.
+
+    A feature-vector network (``num_classes == 0``) returns ``(features,)``; ``output_names`` says which.
+    """
+
+    def __init__(self, model: InceptionResNetV2) -> None:
+        super().__init__()
+        self.model = model
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return (LOGITS, FEATURES) if self.model.num_classes else (FEATURES,)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        # The same arithmetic, in the same order, as irv2.Module.__call__: transpose, then 2x - 1.
+        x = 2.0 * images.permute(0, 3, 1, 2) - 1.0
+        feature_map = self.model.forward_features(x)
+        features = self.model.forward_head(feature_map, pre_logits=True)
+        if not self.model.num_classes:
+            return (features,)
+        return self.model.forward_head(feature_map), features
+
+
+def export_wrapper(module: Module) -> ExportWrapper:
+    """``module``'s network in inference form (eval mode, float32, CPU), wrapped.
+
+    The caller's module is never changed: a network in train mode (``tags={"train"}``), on a GPU or in half
+    precision is copied first. Exports are float32 on CPU because that is what every runtime reads back
+    bit for bit comparable; a runtime may still cast or move the artefact later.
+    """
+    model = module.model
+    if model.training or module.device.type != "cpu" or module.dtype != torch.float32:
+        model = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
+    return ExportWrapper(model).eval()
+
+
+def reference_outputs(wrapper: ExportWrapper, images: np.ndarray) -> dict[str, np.ndarray]:
+    """What the exported artefact must reproduce for ``images``: ``{output name: array}``."""
+    with torch.inference_mode():
+        outputs = wrapper(torch.from_numpy(images))
+    return {name: value.numpy() for name, value in zip(wrapper.output_names, outputs, strict=True)}
+
+
+def check_images(dynamic_size: bool) -> list[np.ndarray]:
+    """Batches to compare an export with irv2 on: the bundled photo and its mirror image (batch 2, so a
+    batch axis fixed at 1 cannot pass), then one photo alone (batch 1); with ``dynamic_size`` also a
+    non-square 263 x 320 view, which a graph fixed at 299 x 299 cannot take.
+    """
+    from .. import sample_image
+
+    photo = load_image(sample_image())
+    batches = [np.stack([photo, photo[:, ::-1]]), photo[None]]
+    if dynamic_size:
+        batches.append(load_image(sample_image(), size=(263, 320))[None])
+    return [np.ascontiguousarray(batch, dtype=np.float32) for batch in batches]
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """``max |actual - expected| / max |expected|``: the export's error, relative to the output's scale."""
+    if actual.shape != expected.shape:
+        return float("inf")
+    scale = float(np.abs(expected).max()) or 1.0
+    return float(np.abs(actual.astype(np.float64) - expected).max()) / scale

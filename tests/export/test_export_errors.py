@@ -1,0 +1,141 @@
+"""What goes wrong, said clearly, and never leaving a partial export behind (fast: the writers are stubbed)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from irv2.cli.main import main
+from irv2.export import ExportError, MissingDependencyError, OutputExistsError, check_export, export, torchscript
+from irv2.export import api as export_api
+
+
+def _cli(capsys, *args) -> tuple[int, str, str]:
+    status = main(["export", *map(str, args)])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture
+def small_checks(monkeypatch):
+    """Check exports on one 75 x 75 image instead of three 299-pixel batches: these tests are about files."""
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(export_api, "check_images", lambda any_size: [rng.uniform(0, 1, (1, 75, 75, 3)).astype("f4")])
+
+
+def _stub_writer(monkeypatch, *, content=b"exported", fail=None, scale=1.0):
+    """Replace the TorchScript writer and reader: write ``content`` (then raise ``fail``); read back irv2's
+    own outputs times ``scale``."""
+
+    def write(wrapper, path, *, metadata_json):
+        path.write_bytes(content)
+        if fail is not None:
+            raise fail
+
+    def run(path, images, output_names):
+        expected = export_api.reference_outputs(wrapper_seen[0], images)
+        return {name: value * scale for name, value in expected.items()}
+
+    wrapper_seen = []
+    real_wrapper = export_api.export_wrapper
+
+    def export_wrapper(module):
+        wrapper_seen.append(real_wrapper(module))
+        return wrapper_seen[-1]
+
+    monkeypatch.setattr(export_api, "export_wrapper", export_wrapper)
+    monkeypatch.setattr(torchscript, "write_torchscript", write)
+    monkeypatch.setattr(torchscript, "run_torchscript", run)
+
+
+def test_unknown_format_lists_the_formats(tmp_path, flowers_module):
+    with pytest.raises(ExportError, match="unknown export format 'tflite'; choose one of onnx, torchscript"):
+        export(flowers_module, tmp_path / "m.tflite", format="tflite")
+    with pytest.raises(ExportError, match="cannot tell the format from the name"):
+        check_export(tmp_path / "model.bin")
+    assert check_export(tmp_path / "model.ONNX") == "onnx" and check_export(tmp_path / "m.pt") == "torchscript"
+
+
+def test_cli_bad_format_is_a_usage_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--format", "tflite", "-o", str(tmp_path / "m.tflite")])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'tflite'" in capsys.readouterr().err
+    status, out, err = _cli(capsys, "-o", tmp_path / "model.bin")
+    assert (status, out) == (2, "")
+    assert err == f"irv2: error: {tmp_path / 'model.bin'}: cannot tell the format from the name; choose one of " \
+        "onnx, torchscript, savedmodel\n"  # fmt: skip
+
+
+def test_cli_refuses_to_overwrite_without_force(capsys, tmp_path, weights_dir):
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"precious")
+    status, stdout, err = _cli(capsys, "--weights", weights_dir, "-o", out)
+    assert (status, stdout) == (2, "")
+    assert err == f"irv2: error: {out}: already exists; pass --force (overwrite=True) to replace it\n"
+    assert out.read_bytes() == b"precious"
+
+
+def test_force_replaces_only_the_same_kind(tmp_path, flowers_module):
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(OutputExistsError, match="exists and is not a file"):
+        check_export(tmp_path / "folder.pt", overwrite=True)
+    (tmp_path / "not_a_savedmodel").mkdir()
+    (tmp_path / "not_a_savedmodel" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="not a SavedModel folder"):
+        check_export(tmp_path / "not_a_savedmodel", format="savedmodel", overwrite=True)
+    with pytest.raises(ExportError, match="does not exist"):
+        check_export(tmp_path / "missing" / "m.onnx")
+
+
+@pytest.mark.parametrize(("module_name", "extra"), [("onnxruntime", "onnx"), ("tensorflow", "tensorflow")])
+def test_missing_extra_names_the_pip_extra(capsys, monkeypatch, tmp_path, module_name, extra):
+    monkeypatch.setitem(sys.modules, module_name, None)  # makes `import module_name` raise ImportError
+    format = "onnx" if extra == "onnx" else "savedmodel"
+    with pytest.raises(MissingDependencyError) as error:
+        check_export(tmp_path / "out", format=format)
+    assert isinstance(error.value, ImportError)  # also catchable the usual way for optional dependencies
+    status, out, err = _cli(capsys, "--format", format, "-o", tmp_path / "out")
+    assert (status, out) == (1, "")
+    assert err == (
+        f"irv2: error: exporting to {format} needs {module_name}, which is not installed: pip install 'irv2[{extra}]'\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_export_leaves_nothing(monkeypatch, tmp_path, flowers_module, small_checks):
+    _stub_writer(monkeypatch, content=b"half a mod", fail=RuntimeError("exporter crashed\n  at line 2"))
+    with pytest.raises(ExportError) as error:
+        export(flowers_module, tmp_path / "m.pt")
+    # One line for the user; the exporter's own exception stays chained for debugging.
+    assert str(error.value) == "the torchscript export failed (RuntimeError: exporter crashed); nothing was written"
+    assert isinstance(error.value.__cause__, RuntimeError)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_inexact_export_is_refused_and_the_old_file_kept(monkeypatch, tmp_path, flowers_module, small_checks):
+    target = tmp_path / "m.pt"
+    target.write_bytes(b"the previous export")
+    _stub_writer(monkeypatch, content=b"an inexact export", scale=1.001)
+    with pytest.raises(ExportError, match=r"does not reproduce irv2: \w+ differs by 0.001 .*nothing was written"):
+        export(flowers_module, target, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"] and target.read_bytes() == b"the previous export"
+
+
+def test_overwrite_replaces_the_file_in_one_step(monkeypatch, tmp_path, flowers_module, small_checks):
+    target = tmp_path / "m.pt"
+    target.write_bytes(b"the previous export")
+    _stub_writer(monkeypatch, content=b"the new export")
+    result = export(flowers_module, target, overwrite=True)
+    assert result.path == target and result.errors == {"logits": 0.0, "features": 0.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"] and target.read_bytes() == b"the new export"
+
+
+def test_cli_help_lists_the_formats(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "{onnx,torchscript,savedmodel}" in help_text and "--dynamic-size" in help_text

@@ -1,0 +1,105 @@
+"""ONNX export, read back with onnxruntime: the command line end to end, and a features-only export whose
+height and width are free."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from export_support import assert_matches_module, run_irv2
+
+from irv2.export import export
+
+
+def _session(path) -> onnxruntime.InferenceSession:
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _run(session: onnxruntime.InferenceSession, images: np.ndarray) -> dict[str, np.ndarray]:
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(names, {"images": images}), strict=True))
+
+
+@pytest.fixture(scope="session")
+def cli_onnx(tmp_path_factory, weights_dir, cli_env):
+    """``irv2 export --weights DIR --format onnx -o OUT`` as a user runs it: (OUT, the finished process)."""
+    out = tmp_path_factory.mktemp("onnx") / "irv2.onnx"
+    result = run_irv2("export", "--weights", weights_dir, "--format", "onnx", "-o", out, env=cli_env)
+    return out, result
+
+
+@pytest.fixture(scope="session")
+def features_onnx(tmp_path_factory, features_module):
+    """The feature-vector module, height and width free; the test compares it with irv2 itself."""
+    path = tmp_path_factory.mktemp("onnx") / "features.onnx"
+    result = export(features_module, path, dynamic_size=True, verify=False)
+    assert result.path == path and result.format == "onnx" and result.errors == {}
+    return path
+
+
+@pytest.fixture(scope="session")
+def cli_session(cli_onnx) -> onnxruntime.InferenceSession:
+    return _session(cli_onnx[0])
+
+
+@pytest.fixture(scope="session")
+def features_session(features_onnx) -> onnxruntime.InferenceSession:
+    return _session(features_onnx)
+
+
+def test_cli_exports_onnx_and_reports_its_error(cli_onnx):
+    out, result = cli_onnx
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{out}\n"  # stdout holds only the result
+    assert "wrote" in result.stderr and "max relative error vs irv2: logits" in result.stderr
+    # Only our own summary line on stderr: no exporter progress, warnings or tracebacks.
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary file left beside it
+
+
+def test_onnx_interface_is_tf_hubs(cli_session):
+    session = cli_session
+    (images,) = session.get_inputs()
+    assert (images.name, images.type, images.shape) == ("images", "tensor(float)", ["batch", 299, 299, 3])
+    outputs = {output.name: output.shape for output in session.get_outputs()}
+    assert outputs == {"logits": ["batch", 1001], "features": ["batch", 1536]}
+
+
+@pytest.mark.parametrize("batch", [slice(0, 1), slice(1, 4)], ids=["batch1", "batch3"])
+def test_onnx_matches_irv2(cli_session, imagenet_module, images, batch):
+    assert_matches_module(_run(cli_session, images[batch]), imagenet_module, images[batch])
+
+
+def test_onnx_carries_labels_and_preprocessing(cli_onnx, cli_session, imagenet_module):
+    model = onnx.load(cli_onnx[0], load_external_data=False)
+    metadata = {prop.key: json.loads(prop.value) for prop in model.metadata_props}
+    assert metadata["labels"] == imagenet_module.labels and len(metadata["labels"]) == 1001
+    assert metadata["num_classes"] == 1001
+    assert metadata["preprocessing"]["central_fraction"] == 0.875
+    assert metadata["inputs"]["images"] == {
+        "dtype": "float32", "shape": ["batch", 299, 299, 3], "layout": "NHWC", "range": [0, 1]
+    }  # fmt: skip
+    # onnxruntime exposes the same strings to any consumer.
+    assert cli_session.get_modelmeta().custom_metadata_map["num_classes"] == "1001"
+
+
+def test_onnx_without_dynamic_size_refuses_other_sizes(cli_session, odd_images):
+    with pytest.raises(onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument):
+        _run(cli_session, odd_images)
+
+
+def test_features_only_onnx_has_one_output(features_session):
+    session = features_session
+    assert session.get_inputs()[0].shape == ["batch", "height", "width", 3]
+    assert {output.name: output.shape for output in session.get_outputs()} == {"features": ["batch", 1536]}
+    metadata = session.get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["num_classes"]) == 0 and json.loads(metadata["labels"]) is None
+
+
+@pytest.mark.parametrize("which", ["299", "263x320"])
+def test_features_only_onnx_takes_any_size(features_session, features_module, images, odd_images, which):
+    batch = images[2:4] if which == "299" else odd_images
+    assert_matches_module(_run(features_session, batch), features_module, batch)
