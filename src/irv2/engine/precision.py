@@ -73,14 +73,17 @@ def cpu_has_fast_bfloat16() -> bool:
 
 @contextlib.contextmanager
 def math_mode(precision: Precision, device: torch.device) -> Iterator[None]:
-    """On CUDA, set cuDNN's TF32 switch for the duration of a forward pass, restoring the caller's after."""
+    """On CUDA, for the duration of a forward pass: cuDNN's TF32 switch as the precision says, and cuDNN's
+    benchmark mode (it times the convolution algorithms once per input shape and keeps the fastest; the
+    network's shapes repeat, so this pays for itself after the first batch). The caller's settings return
+    afterwards."""
     if device.type != "cuda":
         yield
         return
     cudnn = torch.backends.cudnn
-    saved = cudnn.allow_tf32
-    cudnn.allow_tf32 = precision.allow_tf32
+    saved = cudnn.allow_tf32, cudnn.benchmark
+    cudnn.allow_tf32, cudnn.benchmark = precision.allow_tf32, True
     try:
         yield
     finally:
-        cudnn.allow_tf32 = saved
+        cudnn.allow_tf32, cudnn.benchmark = saved
