@@ -184,3 +184,13 @@ def test_engine_without_load(plain, batch, reference):
     with torch.inference_mode():
         logits = engine.forward(torch.from_numpy(2 * batch - 1).permute(0, 3, 1, 2))
     assert _relative(logits, reference[0]) < 1e-5
+
+
+def test_inference_tensors_are_served(plain, batch):
+    """A network built under torch.inference_mode has inference tensors, which keep no version counter."""
+    with torch.inference_mode():
+        model = _copy(plain.model)
+        engine = InferenceEngine(model, resolve_precision(None, torch.device("cpu")))
+        first = engine.forward(torch.from_numpy(2 * batch[:1] - 1).permute(0, 3, 1, 2))
+        again = engine.forward(torch.from_numpy(2 * batch[:1] - 1).permute(0, 3, 1, 2))
+    assert torch.equal(first, again)

@@ -29,6 +29,15 @@ def _onednn_available() -> bool:
 ONEDNN = _onednn_available()
 
 
+def tensor_version(tensor: torch.Tensor) -> int:
+    """The tensor's in-place modification counter; 0 for inference tensors (made under
+    ``torch.inference_mode``), which keep none and cannot be modified outside it."""
+    try:
+        return tensor._version
+    except RuntimeError:
+        return 0
+
+
 def use_onednn(x: torch.Tensor) -> bool:
     """Whether the fused oneDNN kernels apply to ``x`` (CPU, float32/bfloat16, eager, not exporting)."""
     return (
@@ -89,7 +98,7 @@ class FusedConv(nn.Module):
         fifth of the time at batch 1. The layout depends on the input shape, so one packed copy is kept, for
         the latest shape (a batch job repeats one shape; a changed shape re-packs once). Dropped by ``.to()``.
         """
-        key = (tuple(x.shape), x.dtype, self.weight.data_ptr(), self.weight._version)
+        key = (tuple(x.shape), x.dtype, self.weight.data_ptr(), tensor_version(self.weight))
         if self._packed is None or self._packed[0] != key:
             packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
                 self.weight.detach().to_mkldnn(), self.padding, self.stride, [1, 1], 1, list(x.shape)

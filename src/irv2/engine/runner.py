@@ -17,6 +17,7 @@ from torch import nn
 
 from ..model import InceptionResNetV2
 from .fused_network import FusedInceptionResNetV2, fuse
+from .kernels import tensor_version
 from .precision import Precision, cpu_has_fast_bfloat16, math_mode
 
 
@@ -118,7 +119,8 @@ class _Head(nn.Module):
 
 def _fingerprint(model: nn.Module) -> int:
     """Changes whenever a parameter or buffer is replaced, moved, cast or modified in place."""
-    return hash(tuple((id(t), t._version, t.device, t.dtype) for t in chain(model.parameters(), model.buffers())))
+    tensors = chain(model.parameters(), model.buffers())
+    return hash(tuple((id(t), tensor_version(t), t.device, t.dtype) for t in tensors))
 
 
 def _device_of(model: nn.Module) -> torch.device:
