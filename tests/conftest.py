@@ -91,6 +91,17 @@ def tf_files(tmp_path_factory, slim_weights) -> dict[str, str]:
     return files
 
 
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory, photo_arrays):
+    """A native irv2 module (``irv2.save``) of a random 1001-class network (for the CLI and batch tests)."""
+    import irv2
+    from random_module import random_module
+
+    path = tmp_path_factory.mktemp("weights") / "random-irv2"
+    irv2.save(random_module(photo_arrays), path)
+    return path
+
+
 # Fixtures that import TensorFlow: a test that uses one belongs to the slow (parity) layer.
 _TENSORFLOW_FIXTURES = {"tf", "photos", "slim_weights", "tf_outputs", "tf_files"}
 

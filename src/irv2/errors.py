@@ -44,3 +44,8 @@ class DownloadError(Irv2Error):
 class DatasetError(Irv2Error):
     """A fine-tuning dataset cannot be used: no classes, an empty or single class, too few images to split,
     a malformed CSV. The message names the folder, file or class at fault."""
+
+
+class JobError(Irv2Error):
+    """A batch job cannot write its output: it holds another job's work, it is not irv2's, or the Parquet
+    support (pyarrow) is missing. The message names the output and says how to go on."""

@@ -19,7 +19,6 @@ from PIL import Image
 
 import irv2
 from irv2.api.module import Module
-from random_module import random_module as _random_module
 
 EXIF_ORIENTATION = 0x0112
 
@@ -40,14 +39,6 @@ def run_irv2(*args: str, stdin: str | None = None, cwd: str | os.PathLike[str] |
 @pytest.fixture(scope="session")
 def irv2_cli():
     return run_irv2
-
-
-@pytest.fixture(scope="session")
-def weights_dir(tmp_path_factory, photo_arrays) -> Path:
-    """A native irv2 module (``irv2.save``) of a random 1001-class network."""
-    path = tmp_path_factory.mktemp("weights") / "random-irv2"
-    irv2.save(_random_module(photo_arrays), path)
-    return path
 
 
 @pytest.fixture(scope="session")

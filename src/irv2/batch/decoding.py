@@ -24,6 +24,7 @@ from ..api import Module
 from ..errors import Irv2Error
 from ..preprocessing import load_image
 from .inputs import Input
+from .shards import read_member
 
 # What one unreadable image may raise besides ImageError (which covers decoding): a file system error, an
 # array that does not fit the module, or an image too big for the memory left. None may stop the others.
@@ -96,7 +97,8 @@ def decode_one(item: Input, *, draft: bool = True, image_size: int | tuple[int, 
     if item.error is not None:
         return Decoded(item, None, item.error)
     try:
-        return Decoded(item, load_image(item.path, size=image_size, draft=draft), None)
+        source = item.path if item.member is None else read_member(item.member)
+        return Decoded(item, load_image(source, size=image_size, draft=draft), None)
     except IMAGE_ERRORS as exc:
         return Decoded(item, None, error_text(item.path, exc))
 
@@ -121,8 +123,10 @@ def error_text(path: str, exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "not enough memory to decode this image"
     message = str(exc) or type(exc).__name__
-    prefix = f"{path}: "
-    return message[len(prefix) :] if message.startswith(prefix) else message
+    for prefix in (f"{path}: ", "<bytes>: "):  # images inside tar shards are decoded from bytes
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
 
 
 def run_module(module: Module, images: np.ndarray | torch.Tensor, signature: str) -> np.ndarray:

@@ -3,6 +3,11 @@
 Rules, in this order for each argument:
 
 * ``-`` reads newline-separated paths from stdin (blank lines skipped); each is taken literally (no glob).
+* ``@LIST`` reads newline-separated paths from the file LIST the same way (for millions of paths, and under
+  ``torchrun``, where every process must see the same list; stdin reaches only one of them). Name an image
+  whose name starts with ``@`` as ``./@name.jpg``.
+* An existing ``.tar`` file is a shard in WebDataset layout: each image member is an input, named
+  ``SHARD.tar::MEMBER`` (see :mod:`irv2.batch.shards`).
 * An existing folder is searched recursively for images (extensions in :data:`IMAGE_EXTENSIONS`, any
   case). Hidden files and folders (names starting with ``.``, such as macOS ``._photo.jpg`` resource
   forks) are skipped, and symbolic links to folders are not followed (no cycles). The files come out
@@ -22,9 +27,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
+from .shards import TarMember, expand_shard, is_shard_name
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 
 STDIN = "-"
+LIST_PREFIX = "@"
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -34,6 +42,7 @@ class Input:
 
     path: str
     error: str | None = None
+    member: TarMember | None = None  # where the bytes are, for an image inside a tar shard
 
 
 def expand_inputs(
@@ -49,6 +58,8 @@ def expand_inputs(
             for line in (stdin.read() if stdin is not None else "").splitlines():
                 if line.strip():
                     inputs.extend(_expand_path(line, warn))
+        elif arg.startswith(LIST_PREFIX) and len(arg) > 1:
+            inputs.extend(_expand_list(arg[1:], warn))
         elif not os.path.lexists(arg) and _GLOB_CHARS.intersection(arg):
             inputs.extend(_expand_pattern(arg, warn))
         else:
@@ -67,10 +78,21 @@ def _expand_path(path: str, warn: Callable[[str], None] | None) -> list[Input]:
         if not found and warn is not None:
             warn(f"{path}: no images in this folder (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
         return found
+    if is_shard_name(path) and os.path.isfile(path):
+        return [Input(p, error, member) for p, error, member in expand_shard(path, is_image_name)]
     if os.path.lexists(path):
         # A broken symbolic link is passed on too: decoding reports it, in its place.
         return [Input(path)]
     return [Input(path, error="no such file or folder")]
+
+
+def _expand_list(list_path: str, warn: Callable[[str], None] | None) -> list[Input]:
+    try:
+        with open(list_path, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        return [Input(LIST_PREFIX + list_path, error=f"cannot read this list of paths ({exc.strerror or exc})")]
+    return [item for line in lines if line.strip() for item in _expand_path(line, warn)]
 
 
 def _expand_pattern(pattern: str, warn: Callable[[str], None] | None) -> list[Input]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from .. import CLASSIFICATION, Module, top_k
 from ..batch import Decoded, decode_batches, expand_inputs, run_module, stack_images
 from .common import CommandError, add_image_arguments, load_module, positive_int, warn
+from .jobs import add_job_arguments, is_parquet_output, run_parquet_job
 from .output import FORMATS, Result, make_writer
 from .progress import Progress
 
@@ -16,6 +17,10 @@ DESCRIPTION = """\
 Classify images with Inception-ResNet-v2: for each one, the top-K classes with their softmax probabilities.
 Results go to stdout in input order (folders sorted); progress, warnings and errors go to stderr. An image
 that cannot be read is an error row in its place and never stops the others.
+
+With --output OUT.parquet (or a folder) the rows go to Parquet instead, as a resumable job: columns path,
+label, index, score (top-1), top_k (list of label, index, score) and error; committed every --chunk-size
+images, continued by rerunning the same command, shared out under torchrun. See docs/batch.md.
 
 exit status: 0 every image was classified; 1 any image failed, or the weights could not be loaded;
 2 a usage error, or no input images were found."""
@@ -39,14 +44,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default="text",
         help="text (for people, the default), json (one object per line) or csv",
     )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.parquet",
+        help="write Parquet instead of stdout: OUT.parquet (one file) or a folder of parts; resumable",
+    )
+    add_job_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output is not None and not is_parquet_output(args.output):
+        raise CommandError(
+            f"--output {args.output}: expected OUT.parquet or a folder (for text, json or csv, redirect stdout)",
+            status=2,
+        )
     inputs = expand_inputs(args.paths, sys.stdin, warn=None if args.quiet else warn)
     if not inputs:
         raise CommandError("no input images found", status=2)
+    if args.output is not None:
+        return run_parquet_job(args, "classify", inputs)
     module = load_module(args.weights, device=args.device, quiet=args.quiet, dtype=args.dtype, compile=args.compile)
     if not module.num_classes:
         raise CommandError(

@@ -101,7 +101,8 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="PATH",
         help="image files, folders (searched recursively for jpg/jpeg/png/gif/bmp/webp/tif/tiff), "
-        "glob patterns, or - to read one path per line from stdin",
+        "glob patterns, tar shards in WebDataset layout (SHARD.tar), @LIST to read one path per line from the "
+        "file LIST, or - to read them from stdin",
     )
     parser.add_argument(
         "-w",

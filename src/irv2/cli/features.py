@@ -6,6 +6,8 @@ The archive holds four arrays, readable with ``numpy.load(path)`` (no pickle nee
 * ``features``: float32 ``[N, 1536]``, their ``image_feature_vector`` (global average of ``Conv2d_7b_1x1``);
 * ``failed_paths``: unicode ``[M]``, the images that could not be read;
 * ``errors``: unicode ``[M]``, why, one message per failed path.
+
+``-o OUT.parquet`` or a folder writes Parquet instead, as a resumable job (:mod:`irv2.cli.jobs`).
 """
 
 from __future__ import annotations
@@ -21,12 +23,17 @@ from .. import FEATURE_VECTOR
 from ..batch import decode_batches, expand_inputs, run_module, stack_images
 from ..model import NUM_FEATURES
 from .common import CommandError, add_image_arguments, load_module, warn
+from .jobs import add_job_arguments, is_parquet_output, run_parquet_job
 from .progress import Progress
 
 DESCRIPTION = """\
 Compute the 1536-d feature vector (TF-Hub image_feature_vector) of each image and save them as an .npz
 archive with arrays paths [N], features float32 [N, 1536], failed_paths [M] and errors [M]. The archive
 is written atomically, also when some images fail; failures are reported on stderr.
+
+With -o OUT.parquet (or a folder) the rows go to Parquet, as a resumable job: columns path, features
+(1536 float32) and error, one row per input in input order; committed every --chunk-size images,
+continued by rerunning the same command, shared out under torchrun. See docs/batch.md.
 
 exit status: 0 every image succeeded; 1 any image failed, or the weights or output could not be
 written or loaded; 2 a usage error, or no input images were found."""
@@ -35,17 +42,31 @@ written or loaded; 2 a usage error, or no input images were found."""
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "features",
-        help="1536-d feature vectors of images, saved as .npz",
+        help="1536-d feature vectors of images, saved as .npz or Parquet",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_image_arguments(parser)
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="the .npz file to write")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="OUT.npz (one archive), or OUT.parquet / a folder for a resumable Parquet job",
+    )
+    add_job_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.output.lower().endswith(".npz"):
+        if not is_parquet_output(args.output):
+            raise CommandError(f"--output {args.output}: expected OUT.npz, OUT.parquet or a folder", status=2)
+        inputs = expand_inputs(args.paths, sys.stdin, warn=None if args.quiet else warn)
+        if not inputs:
+            raise CommandError("no input images found", status=2)
+        return run_parquet_job(args, "features", inputs)
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise CommandError(f"--output {args.output}: folder {folder} does not exist", status=2)

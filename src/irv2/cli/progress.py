@@ -14,19 +14,36 @@ _REDRAW_SECONDS = 0.1
 
 
 class Progress:
-    """``irv2: [#######.......]  12/50 images  3.1/s`` redrawn in place, at most ten times a second."""
+    """``irv2: [#######.......]  12/50 images  3.1/s  ETA 0:13  1 failed`` redrawn in place, at most ten
+    times a second.
 
-    def __init__(self, total: int, *, unit: str = "images", quiet: bool = False, stream: TextIO | None = None) -> None:
+    ``initial``: work already done before this run (a resumed job): it fills the bar but not the rate, so
+    the rate and the ETA reflect this run's speed.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        unit: str = "images",
+        quiet: bool = False,
+        stream: TextIO | None = None,
+        initial: int = 0,
+    ) -> None:
         self.stream = sys.stderr if stream is None else stream
         self.total = total
         self.unit = unit
-        self.done = 0
+        self.initial = initial
+        self.done = initial
+        self.failed = 0
         self.enabled = not quiet and _is_terminal(self.stream)
         self._start = time.monotonic()
         self._last_draw = float("-inf")
 
-    def update(self, count: int = 1) -> None:
+    def update(self, count: int = 1, failed: int = 0) -> None:
+        """Count ``count`` more items done, ``failed`` of them failed."""
         self.done += count
+        self.failed += failed
         now = time.monotonic()
         if self.enabled and (now - self._last_draw >= _REDRAW_SECONDS or self.done >= self.total):
             self._last_draw = now
@@ -55,10 +72,26 @@ class Progress:
         fraction = min(self.done / self.total, 1.0) if self.total else 1.0
         filled = round(fraction * _WIDTH)
         elapsed = now - self._start
-        rate = f"  {self.done / elapsed:.1f}/s" if elapsed > 0 and self.done else ""
+        fresh = self.done - self.initial
+        rate = eta = ""
+        if elapsed > 0 and fresh:
+            per_second = fresh / elapsed
+            rate = f"  {per_second:.1f}/s"
+            if self.done < self.total:
+                eta = f"  ETA {format_duration((self.total - self.done) / per_second)}"
+        failed = f"  {self.failed} failed" if self.failed else ""
         bar = "#" * filled + "." * (_WIDTH - filled)
-        self.stream.write(f"\rirv2: [{bar}] {self.done:>{len(str(self.total))}}/{self.total} {self.unit}{rate}\033[K")
+        count = f"{self.done:>{len(str(self.total))}}/{self.total} {self.unit}"
+        self.stream.write(f"\rirv2: [{bar}] {count}{rate}{eta}{failed}\033[K")
         self.stream.flush()
+
+
+def format_duration(seconds: float) -> str:
+    """``0:07``, ``12:34`` or ``3:02:09``: minutes and seconds, with hours when there are any."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _is_terminal(stream: TextIO) -> bool:

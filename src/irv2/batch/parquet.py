@@ -1,0 +1,138 @@
+"""The Parquet tables of batch jobs: their schemas, building them from results, writing them atomically.
+
+pyarrow is imported only here and only when a job writes Parquet (``pip install 'irv2[parquet]'``).
+
+classify: ``path`` string, ``label`` string, ``index`` int32, ``score`` float32 (the top-1 softmax
+probability), ``top_k`` list<struct<label string, index int32, score float32>> (best first) and ``error``
+string. features: ``path``, ``features`` fixed_size_list<float32>[1536] and ``error``. A row whose image
+failed has nulls everywhere but ``path`` and ``error``; ``error`` is null on every row that succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import JobError
+from ..labels import Prediction
+from ..model import NUM_FEATURES
+
+MISSING = "writing Parquet needs pyarrow: pip install 'irv2[parquet]' ({error})"
+# Keys of the file-level metadata: which job wrote the file and what it holds.
+JOB_KEY = b"irv2.job"
+SUMMARY_KEY = b"irv2.summary"
+
+
+def pyarrow() -> Any:
+    """The ``pyarrow`` module (with ``pyarrow.parquet`` loaded), or JobError saying how to install it."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet  # loads pa.parquet
+    except ImportError as exc:
+        raise JobError(MISSING.format(error=exc)) from None
+    return pa
+
+
+def schema(kind: str) -> Any:
+    """The ``pyarrow.Schema`` of a ``classify`` or ``features`` table."""
+    pa = pyarrow()
+    if kind == "classify":
+        prediction = pa.struct([("label", pa.string()), ("index", pa.int32()), ("score", pa.float32())])
+        fields = [
+            ("path", pa.string()),
+            ("label", pa.string()),
+            ("index", pa.int32()),
+            ("score", pa.float32()),
+            ("top_k", pa.list_(prediction)),
+            ("error", pa.string()),
+        ]
+    elif kind == "features":
+        fields = [("path", pa.string()), ("features", pa.list_(pa.float32(), NUM_FEATURES)), ("error", pa.string())]
+    else:
+        raise ValueError(f"unknown job kind {kind!r}: classify or features")
+    return pa.schema(fields)
+
+
+def classify_table(paths: Sequence[str], predictions: Sequence[list[Prediction] | None], errors: Sequence[str | None]):
+    """The classify table of these rows; ``predictions[i]`` is None exactly where ``errors[i]`` is set."""
+    pa = pyarrow()
+    top1 = [p[0] if p else None for p in predictions]
+    columns = {
+        "path": list(paths),
+        "label": [p.label if p else None for p in top1],
+        "index": [p.index if p else None for p in top1],
+        "score": [p.score if p else None for p in top1],
+        "top_k": [
+            None if p is None else [{"label": q.label, "index": q.index, "score": q.score} for q in p]
+            for p in predictions
+        ],
+        "error": list(errors),
+    }
+    return pa.Table.from_pydict(columns, schema=schema("classify"))
+
+
+def features_table(paths: Sequence[str], features: np.ndarray, errors: Sequence[str | None]):
+    """The features table of these rows: ``features`` float32 ``[N, 1536]``, any values where ``errors[i]``
+    is set (those rows become null)."""
+    pa = pyarrow()
+    features = np.ascontiguousarray(features, dtype=np.float32).reshape(len(paths), NUM_FEATURES)
+    valid = pa.array([e is None for e in errors], type=pa.bool_())
+    # Built from buffers rather than Python lists: a million rows of 1536 floats stay one numpy copy.
+    vectors = pa.Array.from_buffers(
+        pa.list_(pa.float32(), NUM_FEATURES),
+        len(paths),
+        [None if all(e is None for e in errors) else valid.buffers()[1]],
+        children=[pa.array(features.reshape(-1))],
+    )
+    return pa.Table.from_arrays(
+        [pa.array(list(paths), pa.string()), vectors, pa.array(list(errors), pa.string())], schema=schema("features")
+    )
+
+
+def with_metadata(table, job: str, summary: dict[str, Any] | None = None):
+    """``table`` with the job id (and a summary) in its file-level metadata."""
+    metadata = dict(table.schema.metadata or {})
+    metadata[JOB_KEY] = job.encode()
+    if summary is not None:
+        metadata[SUMMARY_KEY] = json.dumps(summary).encode()
+    return table.replace_schema_metadata(metadata)
+
+
+def file_metadata(path: str | os.PathLike[str]) -> dict[bytes, bytes]:
+    """The file-level key-value metadata of a Parquet file (reads the footer only)."""
+    return dict(pyarrow().parquet.read_schema(path).metadata or {})
+
+
+def write_atomic(table, path: str | os.PathLike[str]) -> None:
+    """Write ``table`` to a temporary file beside ``path``, fsync it, then rename: ``path`` is either absent
+    or complete, whatever happens (Ctrl-C, ``kill -9``, power loss)."""
+    path = os.fspath(path)
+    tmp = temporary_name(path)
+    try:
+        pyarrow().parquet.write_table(table, tmp)
+        sync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def temporary_name(path: str) -> str:
+    """A hidden, unique name beside ``path`` ending in ``.tmp``, as Parquet readers and the merge skip them."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def sync_file(path: str) -> None:
+    """Flush ``path`` to stable storage, so a rename after it never exposes an empty or partial file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,77 @@
+"""From decoded images to output rows: the network on each batch, then the rows of a Parquet table.
+
+Shared by the batch jobs of ``irv2 classify`` / ``irv2 features`` and the Ray Data classes, so both give
+the same rows for the same batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..api import CLASSIFICATION, FEATURE_VECTOR, Module
+from ..labels import Prediction, top_k
+from ..model import NUM_FEATURES
+from .decoding import Decoded, run_module, stack_images
+from .parquet import classify_table, features_table
+
+KINDS = ("classify", "features")
+
+
+class RowBuilder:
+    """Collects the rows of ``kind`` (``classify`` or ``features``) batch by batch; :meth:`table` gives them
+    as one pyarrow Table in the order they were added, and starts again empty.
+
+    Args:
+        module: the loaded weights; ``classify`` needs a classifier head.
+        k: predictions per image in ``top_k`` (classify).
+    """
+
+    def __init__(self, kind: str, module: Module, *, k: int = 5) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown job kind {kind!r}: {' or '.join(KINDS)}")
+        if kind == "classify" and not module.num_classes:
+            raise ValueError("a feature-vector module without a classifier cannot classify")
+        self.kind = kind
+        self.module = module
+        self.k = k
+        # A custom head without labels still has class indices: use those as labels.
+        self.labels = module.labels or [str(i) for i in range(module.num_classes or 0)]
+        self._reset()
+
+    def _reset(self) -> None:
+        self.paths: list[str] = []
+        self.errors: list[str | None] = []
+        self.predictions: list[list[Prediction] | None] = []
+        self.features: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def add(self, batch: Sequence[Decoded]) -> int:
+        """Run the network on the images of ``batch`` and keep one row per item; returns how many failed."""
+        images = stack_images(batch, pin_memory=self.module.device.type == "cuda")
+        self.paths.extend(d.input.path for d in batch)
+        self.errors.extend(d.error if d.image is None else None for d in batch)
+        if self.kind == "classify":
+            logits = run_module(self.module, images, CLASSIFICATION) if images is not None else None
+            found = iter(top_k(logits, self.k, self.labels) if logits is not None else ())
+            self.predictions.extend(None if d.image is None else next(found) for d in batch)
+        else:
+            vectors = run_module(self.module, images, FEATURE_VECTOR) if images is not None else None
+            rows = np.zeros((len(batch), NUM_FEATURES), np.float32)
+            if vectors is not None:
+                rows[[i for i, d in enumerate(batch) if d.image is not None]] = vectors
+            self.features.append(rows)
+        return sum(d.image is None for d in batch)
+
+    def table(self):
+        """The rows added since the last call, as a pyarrow Table (see :mod:`irv2.batch.parquet`)."""
+        if self.kind == "classify":
+            table = classify_table(self.paths, self.predictions, self.errors)
+        else:
+            stacked = np.concatenate(self.features) if self.features else np.zeros((0, NUM_FEATURES), np.float32)
+            table = features_table(self.paths, stacked, self.errors)
+        self._reset()
+        return table

@@ -1,0 +1,174 @@
+"""A resumable batch job: classify or embed a long list of inputs into Parquet, chunk by chunk.
+
+>>> job = BatchJob("classify", inputs, "out.parquet", weights="my-module/", options={"top_k": 5})
+>>> job.prepare()                  # JobError if out.parquet holds another command's work
+>>> result = job.run(module)       # computes this process's missing chunks, merges when all exist
+
+Each chunk of ``chunk_size`` consecutive inputs is computed in batches, then committed as one Parquet
+part (atomically, see :mod:`irv2.batch.job`). A rerun of the same command skips the committed chunks, so
+an interrupted run (Ctrl-C, ``kill -9``, a lost machine) loses at most the chunks in flight and never
+writes a row twice. Under several processes (:mod:`irv2.batch.sharding`) each computes its own chunks;
+the one that finds the job complete merges (:mod:`irv2.batch.merge`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..api import Module
+from ..errors import JobError
+from .decoding import decode_batches
+from .inputs import Input
+from .job import Layout, make_manifest, part_name
+from .merge import is_complete, merge, merge_lock
+from .parquet import with_metadata, write_atomic
+from .rows import RowBuilder
+from .sharding import Rank, my_chunks, rank_from_environment
+
+DEFAULT_CHUNK_SIZE = 1000
+
+
+@dataclass
+class JobResult:
+    """What one run of a job did.
+
+    ``share``: inputs this process is responsible for; ``skipped``: of those, already committed by an
+    earlier run; ``processed`` / ``failed``: images computed (and failed) in this run; ``summary``: the
+    final output's ``{"rows", "failed"}`` once merged, None while other processes still work.
+    """
+
+    output: str
+    total: int
+    share: int
+    skipped: int
+    processed: int
+    failed: int
+    seconds: float
+    summary: dict[str, Any] | None
+    already_complete: bool = False
+
+
+class BatchJob:
+    """One ``classify`` or ``features`` job over ``inputs`` into ``output`` (``OUT.parquet`` or a folder).
+
+    Args:
+        weights: what identifies the weights in the job id (a resolved path or a handle).
+        options: the options that change the rows (``top_k``, precision, decoding); part of the job id.
+        chunk_size: inputs per committed part; part of the job id.
+        rank: this process among several; default from ``RANK``/``WORLD_SIZE`` (torchrun).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        inputs: Sequence[Input],
+        output: str | os.PathLike[str],
+        *,
+        weights: str,
+        options: dict[str, Any] | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        rank: Rank | None = None,
+    ) -> None:
+        self.kind = kind
+        self.inputs = list(inputs)
+        self.layout = Layout.for_output(output)
+        self.manifest = make_manifest(kind, self.inputs, weights=weights, options=options or {}, chunk_size=chunk_size)
+        self.chunk_size = chunk_size
+        self.rank = rank_from_environment() if rank is None else rank
+
+    def finished(self) -> dict[str, Any] | None:
+        """The final output's summary when this job is already complete, else None (JobError: see Layout)."""
+        summary = self.layout.finished(self.manifest)
+        if (
+            summary is not None
+            and self.layout.single_file
+            and os.path.isdir(self.layout.parts)
+            and self.layout.check_manifest(self.manifest)
+        ):
+            # Killed between the merge's rename and its clean-up: finish the clean-up.
+            shutil.rmtree(self.layout.parts, ignore_errors=True)
+        return summary
+
+    def prepare(self, *, overwrite: bool = False) -> None:
+        """Check the output belongs to this job (or start it afresh with ``overwrite``), create the work
+        folder and the manifest."""
+        if overwrite:
+            if self.rank.distributed:
+                # Every rank would delete the others' fresh parts; there is no safe moment without a barrier.
+                raise JobError("--overwrite cannot be used with several processes: delete the output first")
+            self.layout.clear()
+        self.layout.prepare(self.manifest)
+
+    def pending(self) -> tuple[list[range], int]:
+        """This process's chunks still to compute, and how many of its inputs are already committed."""
+        committed = self.layout.committed()
+        todo, skipped = [], 0
+        for chunk in my_chunks(len(self.inputs), self.chunk_size, self.rank):
+            if (chunk.start, chunk.stop) in committed:
+                skipped += len(chunk)
+            else:
+                todo.append(chunk)
+        return todo, skipped
+
+    def run(
+        self,
+        module: Module,
+        *,
+        batch_size: int = 8,
+        workers: int | None = None,
+        draft: bool = True,
+        top_k: int = 5,
+        on_start: Callable[[int, int], None] | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> JobResult:
+        """Compute this process's missing chunks, commit each as a part, and merge if the job is complete.
+
+        Args:
+            on_start: called with (this process's inputs, of which already committed) before any work.
+            on_batch: called with (images, failed) after each batch, for a progress display.
+        """
+        started = time.monotonic()
+        todo, skipped = self.pending()
+        share = skipped + sum(len(c) for c in todo)
+        if on_start is not None:
+            on_start(share, skipped)
+        rows = RowBuilder(self.kind, module, k=top_k)
+        processed = failed = 0
+        for chunk in todo:
+            if self.layout.finished(self.manifest) is not None:
+                # Another process merged meanwhile (a rerun of a finished job racing a faster rank), so
+                # every chunk is in the output already.
+                break
+            items = self.inputs[chunk.start : chunk.stop]
+            for batch in decode_batches(items, batch_size, workers=workers, draft=draft):
+                bad = rows.add(batch)
+                processed += len(batch)
+                failed += bad
+                if on_batch is not None:
+                    on_batch(len(batch), bad)
+            write_atomic(with_metadata(rows.table(), self.manifest["job"]), self.layout.path(part_name(chunk)))
+        summary = self.merge_if_complete()
+        return JobResult(
+            self.layout.output,
+            len(self.inputs),
+            share,
+            skipped,
+            processed,
+            failed,
+            time.monotonic() - started,
+            summary,
+        )
+
+    def merge_if_complete(self) -> dict[str, Any] | None:
+        """Merge when every part exists and no other process is merging; the summary, or None."""
+        if not is_complete(self.layout, self.manifest):
+            return self.finished()  # another process may have merged and removed the parts meanwhile
+        with merge_lock(self.layout) as acquired:
+            if acquired and is_complete(self.layout, self.manifest):
+                return merge(self.layout, self.manifest)
+        return self.finished()
