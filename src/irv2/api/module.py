@@ -117,16 +117,13 @@ class Module:
             x = 2.0 * x - 1.0
             # The fused network has no autograd: it serves every call made without gradients (numpy input,
             # or a tensor under torch.inference_mode / no_grad); the plain network serves the rest.
-            network = self.engine if not torch.is_grad_enabled() and not self.model.training else None
-            if signature == FEATURE_VECTOR:
-                if network is not None:
-                    outputs["default"] = network.forward(x, pre_logits=True)
-                else:
-                    outputs["default"] = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
-            elif as_dict and self.model.training and self.model.aux_logits is not None:
+            pre_logits = signature == FEATURE_VECTOR
+            if as_dict and not pre_logits and self.model.training and self.model.aux_logits is not None:
                 outputs["default"], outputs["aux_logits"] = self.model.forward_with_aux(x)
+            elif not torch.is_grad_enabled() and not self.model.training:
+                outputs["default"] = self.engine.forward(x, pre_logits=pre_logits)
             else:
-                outputs["default"] = network.forward(x) if network is not None else self.model(x)
+                outputs["default"] = self.model.forward_head(self.model.forward_features(x), pre_logits=pre_logits)
         if from_numpy:
             outputs = {k: v.float().cpu().numpy() for k, v in outputs.items()}
         return outputs if as_dict else outputs["default"]

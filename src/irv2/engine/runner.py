@@ -51,11 +51,6 @@ class InferenceEngine:
                 stacklevel=3,
             )
 
-    def prepare(self) -> None:
-        """Build the fused network now rather than at the first call."""
-        if self.fused:
-            self._adopt(fuse(self.model))
-
     def prepare_from(self, network: FusedInceptionResNetV2) -> None:
         """Take ``network``, fused from the model's weights before they were cast to a lower precision (so
         folding rounds only once), moving it to the model's device and dtype."""
@@ -67,28 +62,20 @@ class InferenceEngine:
 
         Call it without autograd (inside ``torch.inference_mode()``): the fused kernels have no gradients.
         """
-        device = x.device
-        with math_mode(self.precision, device):
-            if not self.fused:
-                return self.model.forward_head(self.model.forward_features(x), pre_logits=pre_logits)
-            if self._built_for != _fingerprint(self.model):
-                self._build(self.model)
-            if self.compile:
+        with math_mode(self.precision, x.device):
+            network = self.network
+            if self.compile and self.fused:
                 return self._compiled_forward(pre_logits)(x)
-            network = self._network
             return network.forward_head(network.forward_features(x), pre_logits=pre_logits)
 
     @property
     def network(self) -> nn.Module:
-        """The network ``forward`` runs now: the fused copy (built if needed) or the plain model."""
+        """The network ``forward`` runs now: the fused copy (rebuilt if the model changed) or the plain model."""
         if not self.fused:
             return self.model
         if self._built_for != _fingerprint(self.model):
-            self._build(self.model)
+            self._adopt(fuse(self.model))
         return self._network
-
-    def _build(self, source: InceptionResNetV2) -> None:
-        self._adopt(fuse(source))
 
     def _adopt(self, network: FusedInceptionResNetV2) -> None:
         network = network.to(device=_device_of(self.model), dtype=_dtype_of(self.model))
