@@ -7,6 +7,7 @@ import os
 import platform
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from .cold_start import measure_cold_start
 from .measure import peak_memory_mib, reset_peak_memory, time_runs
 from .synthetic import calibrated_random_module
 
-ENGINES = ("fused", "plain", "compiled")
+ENGINES = ("fused", "plain", "compiled", "onnxruntime")
 
 
 @dataclass
@@ -72,7 +73,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             report["cold_start"] = measure_cold_start(native, device=config.device)
         rows = []
         for dtype in config.dtypes:
-            for engine in config.engines:
+            for engine in dict.fromkeys(_engine_for(dtype, engine) for engine in config.engines):
                 rows.extend(_measure_module(config, handle, device, dtype, engine))
         report["results"] = rows
         if config.images:
@@ -87,6 +88,11 @@ def _weights_handle(config: BenchConfig, scratch: Path) -> str | None:
 
 
 def _load(handle: str | None, device: torch.device, dtype: str, engine: str) -> Module:
+    if engine == "onnxruntime":
+        with warnings.catch_warnings():
+            # Speed does not depend on how well int8 is calibrated: the bundled photo and its mirror will do.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return load(handle, device=device, dtype=dtype, engine=engine, calibration=_calibration(dtype))
     return load(
         handle,
         device=device,
@@ -94,6 +100,21 @@ def _load(handle: str | None, device: torch.device, dtype: str, engine: str) -> 
         fast=engine != "plain",
         compile=engine == "compiled",
     )
+
+
+def _engine_for(dtype: str, engine: str) -> str:
+    """int8 exists only in the ONNX Runtime engine, whichever engine the run names."""
+    return "onnxruntime" if dtype == "int8" else engine
+
+
+def _calibration(dtype: str) -> np.ndarray | None:
+    if dtype != "int8":
+        return None
+    from .. import sample_image
+    from ..preprocessing import load_image
+
+    photo = load_image(sample_image())
+    return np.stack([photo, photo[:, ::-1]])
 
 
 def _measure_module(
@@ -136,9 +157,9 @@ def _measure_end_to_end(
     if not inputs:
         raise ValueError(f"{config.images}: no images found for the end-to-end measurement")
     batch_size = max(config.batch_sizes)
-    engine = config.engines[0]
     results = []
     for dtype in config.dtypes:
+        engine = _engine_for(dtype, config.engines[0])
         config.log(f"end to end: {len(inputs)} photos, {dtype} {engine} batch {batch_size}")
         module = _load(handle, device, dtype, engine)
         pin = device.type == "cuda"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from .. import CLASSIFICATION, Module, top_k
 from ..batch import Decoded, decode_batches, expand_inputs, run_module, stack_images
-from .common import CommandError, add_image_arguments, load_module, positive_int, warn
+from .common import CommandError, add_image_arguments, load_module, positive_int, speed_options, warn
 from .jobs import add_job_arguments, is_parquet_output, run_parquet_job
 from .output import FORMATS, Result, make_writer
 from .progress import Progress
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("no input images found", status=2)
     if args.output is not None:
         return run_parquet_job(args, "classify", inputs)
-    module = load_module(args.weights, device=args.device, quiet=args.quiet, dtype=args.dtype, compile=args.compile)
+    module = load_module(args.weights, device=args.device, quiet=args.quiet, **speed_options(args))
     if not module.num_classes:
         raise CommandError(
             f"{args.weights or 'the default weights'}: a feature-vector module without a classifier cannot "

@@ -31,9 +31,12 @@ def load_module(
     quiet: bool = False,
     dtype: str | None = None,
     compile: bool = False,
+    engine: str | None = None,
+    calibration: list[str] | None = None,
 ) -> Module:
-    """``irv2.load(handle, device=device, dtype=dtype, compile=compile)``; no handle means irv2's default
-    weights (fetched once, cached).
+    """``irv2.load(handle, device=device, dtype=dtype, compile=compile, engine=engine, ...)``; no handle means
+    irv2's default weights (fetched once, cached). ``calibration`` is PATH arguments (files, folders, @lists)
+    naming the images that calibrate int8.
 
     Irv2Error (unreadable weights, unknown handle, failed download) passes through for ``main`` to report;
     a device or precision that cannot take the model becomes a CommandError. ``quiet`` hides the download
@@ -44,14 +47,41 @@ def load_module(
     # Subnormal floats make CPU convolutions many times slower (measured 5-50x with random weights whose
     # activations fade); TensorFlow flushes them to zero on CPU too. The CLI owns its process, so set it here.
     torch.set_flush_denormal(True)
+    images = _calibration_paths(calibration) if calibration else None
     try:
-        return load(handle, device=device, dtype=dtype, compile=compile, progress=False if quiet else None)
-    except ValueError as exc:  # a precision the device cannot run
+        return load(
+            handle,
+            device=device,
+            dtype=dtype,
+            compile=compile,
+            engine=engine,
+            calibration=images,
+            progress=False if quiet else None,
+        )
+    except ValueError as exc:  # a precision the device or engine cannot run
         raise CommandError(f"--dtype {dtype}: {exc}", status=2) from None
     except RuntimeError as exc:  # torch could not move the model to the device (out of memory, driver)
         raise CommandError(f"cannot load the weights onto {device}: {exc}") from None
     except OSError as exc:
         raise CommandError(f"{handle}: cannot read the weights ({exc.strerror or exc})") from None
+
+
+def speed_options(args: argparse.Namespace) -> dict:
+    """The ``load_module`` keywords that ``add_speed_arguments`` parsed."""
+    return {"dtype": args.dtype, "compile": args.compile, "engine": args.engine, "calibration": args.calibration}
+
+
+def _calibration_paths(arguments: list[str]) -> list[str]:
+    from ..batch import expand_inputs
+
+    inputs = expand_inputs(arguments)
+    bad = [i for i in inputs if i.error or i.member is not None]
+    if bad:
+        problem = bad[0].error or "images inside tar shards cannot calibrate; extract a few"
+        raise CommandError(f"--calibration {bad[0].path}: {problem}", status=2)
+    if not inputs:
+        raise CommandError(f"--calibration {' '.join(arguments)}: no images found", status=2)
+    return [i.path for i in inputs]
 
 
 def _check_device(device: str) -> None:
@@ -142,7 +172,18 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
         choices=PRECISIONS,
         default="float32",
         help="precision: float32 (default, exact), tf32 (CUDA), bfloat16 (CPUs with AVX512-BF16/AMX, GPUs; "
-        "logits within ~1%% of float32), float16 (GPUs)",
+        "logits within ~1%% of float32), float16 (GPUs), int8 (CPU, ONNX Runtime; needs --calibration)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("torch", "onnxruntime"),
+        help="torch (default) or onnxruntime (CPU float32/int8; exported once and cached; irv2[onnx])",
+    )
+    parser.add_argument(
+        "--calibration",
+        action="append",
+        metavar="PATH",
+        help="images that calibrate --dtype int8 (a file, folder or @list; repeatable): 32-128 typical of your task",
     )
     parser.add_argument(
         "--compile",

@@ -22,7 +22,7 @@ import numpy as np
 from .. import FEATURE_VECTOR
 from ..batch import decode_batches, expand_inputs, run_module, stack_images
 from ..model import NUM_FEATURES
-from .common import CommandError, add_image_arguments, load_module, warn
+from .common import CommandError, add_image_arguments, load_module, speed_options, warn
 from .jobs import add_job_arguments, is_parquet_output, run_parquet_job
 from .progress import Progress
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.paths, sys.stdin, warn=None if args.quiet else warn)
     if not inputs:
         raise CommandError("no input images found", status=2)
-    module = load_module(args.weights, device=args.device, quiet=args.quiet, dtype=args.dtype, compile=args.compile)
+    module = load_module(args.weights, device=args.device, quiet=args.quiet, **speed_options(args))
     paths: list[str] = []
     vectors: list[np.ndarray] = []
     failed_paths: list[str] = []

@@ -15,7 +15,7 @@ from typing import Any
 from ..batch import Input
 from ..batch.runner import DEFAULT_CHUNK_SIZE, BatchJob, JobResult
 from ..batch.sharding import Rank, rank_device, rank_from_environment
-from .common import CommandError, load_module, positive_int
+from .common import CommandError, load_module, positive_int, speed_options
 from .progress import Progress, format_duration
 
 PARQUET_SUFFIX = ".parquet"
@@ -67,9 +67,7 @@ def run_parquet_job(args: argparse.Namespace, kind: str, inputs: Sequence[Input]
             print(f"irv2: {output} is already complete ({_rows(summary)}); nothing to do", file=sys.stderr)
         return 1 if summary.get("failed") else 0
     job.prepare(overwrite=args.overwrite)
-    module = load_module(
-        args.weights, device=rank_device(args.device, rank), quiet=quiet, dtype=args.dtype, compile=args.compile
-    )
+    module = load_module(args.weights, device=rank_device(args.device, rank), quiet=quiet, **speed_options(args))
     if kind == "classify" and not module.num_classes:
         raise CommandError(
             f"{args.weights or 'the default weights'}: a feature-vector module without a classifier cannot "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from .common import CommandError, add_speed_arguments, device_name, load_module, positive_int
+from .common import CommandError, add_speed_arguments, device_name, load_module, positive_int, speed_options
 
 DESCRIPTION = """\
 Serve Inception-ResNet-v2 over HTTP until SIGTERM or Ctrl-C, then finish the requests in flight and exit 0.
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CommandError(str(exc), status=2) from None
-    module = load_module(args.weights, device=args.device, dtype=args.dtype, compile=args.compile)
+    module = load_module(args.weights, device=args.device, **speed_options(args))
     try:
         serve(
             module,

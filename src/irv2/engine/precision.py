@@ -3,7 +3,8 @@
 ``float32`` is the exact mode (within about 1e-6 of TensorFlow). On CUDA it keeps cuDNN off TF32, which
 PyTorch allows for convolutions by default and which moves the logits by about 3e-3 relative; ``tf32`` asks
 for it explicitly. ``bfloat16`` runs the whole network in bfloat16 on CPUs with AVX512-BF16 or AMX and on
-GPUs; ``float16`` on GPUs only (CPUs have no fast float16 convolutions).
+GPUs; ``float16`` on GPUs only (CPUs have no fast float16 convolutions). ``int8`` runs on the CPU through
+ONNX Runtime's static quantization (``onnxruntime_engine``); its tensors in and out stay float32.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-PRECISIONS = ("float32", "tf32", "bfloat16", "float16")
+PRECISIONS = ("float32", "tf32", "bfloat16", "float16", "int8")
 _ALIASES = {"fp32": "float32", "float": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
 
 
@@ -51,9 +52,17 @@ def resolve_precision(spec: str | torch.dtype | None, device: torch.device) -> P
             raise ValueError(f"unknown dtype {spec!r}; use one of {', '.join(PRECISIONS)}")
     if name == "tf32" and device.type != "cuda":
         raise ValueError("tf32 is a CUDA math mode; on this device use float32 (exact) or bfloat16")
+    if name == "int8" and device.type != "cpu":
+        raise ValueError("int8 runs on the CPU (ONNX Runtime); on a GPU use bfloat16 or float16")
     if name == "float16" and device.type == "cpu":
         raise ValueError("float16 runs on GPUs; on a CPU use bfloat16 (fast on CPUs with AVX512-BF16 or AMX)")
-    dtype = {"float32": torch.float32, "tf32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    dtype = {
+        "float32": torch.float32,
+        "tf32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "float16": torch.float16,
+        "int8": torch.float32,  # the network's own tensors; the int8 graph lives in ONNX Runtime
+    }
     return Precision(name, dtype[name], allow_tf32=name == "tf32")
 
 

@@ -13,39 +13,23 @@ import copy
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..api import Module
-from ..model import InceptionResNetV2
+from ..engine.onnx_graph import NetworkOutputs
 from ..preprocessing import load_image
 
 INPUT_NAME = "images"
-LOGITS = "logits"
-FEATURES = "features"
 
 
-class ExportWrapper(nn.Module):
+class ExportWrapper(NetworkOutputs):
     """``images [B, H, W, 3]`` in [0, 1] → ``(logits [B, num_classes], features [B, 1536])``.
 
     A feature-vector network (``num_classes == 0``) returns ``(features,)``; ``output_names`` says which.
     """
 
-    def __init__(self, model: InceptionResNetV2) -> None:
-        super().__init__()
-        self.model = model
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return (LOGITS, FEATURES) if self.model.num_classes else (FEATURES,)
-
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # The same arithmetic, in the same order, as irv2.Module.__call__: transpose, then 2x - 1.
-        x = 2.0 * images.permute(0, 3, 1, 2) - 1.0
-        feature_map = self.model.forward_features(x)
-        features = self.model.forward_head(feature_map, pre_logits=True)
-        if not self.model.num_classes:
-            return (features,)
-        return self.model.forward_head(feature_map), features
+        return super().forward(2.0 * images.permute(0, 3, 1, 2) - 1.0)
 
 
 def export_wrapper(module: Module) -> ExportWrapper:

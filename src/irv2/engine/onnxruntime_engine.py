@@ -1,0 +1,265 @@
+"""``OnnxRuntimeEngine``: the network run by ONNX Runtime on the CPU, in float32 or quantized to int8.
+
+Why a second engine: on this project's reference CPU (Zen 4, AVX-512 with VNNI), ONNX Runtime's MLAS kernels
+run the float32 network about 1.1x faster than oneDNN under PyTorch, and ONNX Runtime's post-training static
+quantization (``onnxruntime.quantization``, maintained with the runtime) turns the network into int8
+convolutions that VNNI runs about 3.5x faster than float32, at a cost in accuracy measured and documented in
+docs/performance.md. int8 is calibrated on images the user supplies, because the activation ranges it fixes
+are only as good as the images they were measured on.
+
+The graph (NCHW in [-1, 1] → ``logits``, ``features``) is exported once per weights, mode, calibration set
+and library versions and cached as ``$IRV2_HOME/engines/<key>.<precision>.onnx``; later loads open it in a
+second or two. Like ``InferenceEngine``, the engine follows ``module.model``: changed weights are exported
+(and quantized) again at the next call. Needs the ``onnx`` extra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import Irv2Error
+from ..model import InceptionResNetV2
+from .onnx_graph import FEATURES, LOGITS
+from .precision import Precision
+from .runner import _fingerprint
+
+INPUT = "x"
+ENGINES = ("torch", "onnxruntime")
+_CALIBRATION_BATCH = 8
+_ENGINE_FORMAT = 1  # bump when the cached graph's layout changes
+
+
+class MissingRuntimeError(Irv2Error, ImportError):
+    """ONNX Runtime (or the exporter it needs) is not installed; the message says which extra to install."""
+
+
+class OnnxRuntimeEngine:
+    """The inference path of an ``irv2.Module`` through ONNX Runtime (CPU).
+
+    Args:
+        model: the plain network (its current weights are followed; it is read, never changed).
+        precision: ``float32`` (exact to ~1e-6) or ``int8`` (static quantization).
+        calibration: for int8, images ``[N, H, W, 3]`` in [0, 1] whose activation ranges fix the quantization
+            (32-128 typical images of the task); ignored for float32.
+    """
+
+    fused = True
+    compile = False
+
+    def __init__(self, model: InceptionResNetV2, precision: Precision, calibration: np.ndarray | None = None) -> None:
+        _require_runtime()
+        if precision.name not in ("float32", "int8"):
+            raise ValueError(f"ONNX Runtime runs float32 or int8, not {precision.name}")
+        if precision.name == "int8":
+            calibration = _check_calibration(calibration)
+        self.model = model
+        self.precision = precision
+        self.calibration = calibration
+        self.path: Path | None = None
+        self._session = None
+        self._built_for: int | None = None
+
+    def forward(self, x: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
+        """``x`` NCHW in [-1, 1] → logits, or the 1536 features if ``pre_logits`` (float32, on ``x``'s device)."""
+        session = self.session
+        name = FEATURES if pre_logits or not self.model.num_classes else LOGITS
+        batch = x.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
+        (out,) = session.run([name], {INPUT: batch})
+        return torch.from_numpy(out).to(x.device)
+
+    def build(self) -> Path:
+        """Export (and quantize) the graph now if it is not cached yet, open it; returns the cached file."""
+        self.session  # noqa: B018 (the property builds)
+        return self.path
+
+    @property
+    def session(self):
+        """The ONNX Runtime session for the model's current weights (built or re-opened when they change)."""
+        fingerprint = _fingerprint(self.model)
+        if self._session is None or self._built_for != fingerprint:
+            self.path = build_engine_file(self.model, self.precision.name, self.calibration)
+            self._session = open_session(self.path)
+            self._built_for = fingerprint
+        return self._session
+
+    @property
+    def network(self) -> nn.Module:
+        return self.model
+
+
+def open_session(path: Path):
+    """An ONNX Runtime CPU session on ``path`` with all graph optimisations, on PyTorch's thread count."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3  # errors only: its warnings are about graph rewrites, not the user's input
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def build_engine_file(model: InceptionResNetV2, precision: str, calibration: np.ndarray | None) -> Path:
+    """The cached ONNX file for ``model`` in ``precision``, exported (and quantized) first if missing.
+
+    Written under a temporary name and renamed into place, under a lock: concurrent processes build it once,
+    and an interrupted build leaves nothing that a later load would trust.
+    """
+    from ..hub import FileLock
+    from ..hub.cache import irv2_home
+
+    folder = irv2_home() / "engines"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_cache_key(model, precision, calibration)}.{precision}.onnx"
+    with FileLock(path):
+        if path.is_file():
+            return path
+        scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
+        try:
+            graph = scratch / "float32.onnx"
+            _export_graph(model, graph)
+            if precision == "int8":
+                graph = _quantize(graph, scratch, calibration)
+            os.replace(graph, path)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return path
+
+
+def _export_graph(model: InceptionResNetV2, path: Path) -> None:
+    import copy
+
+    from .onnx_graph import NetworkOutputs, write_onnx
+
+    if model.training or next(model.parameters()).dtype != torch.float32 or _device(model).type != "cpu":
+        model = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
+    wrapper = NetworkOutputs(model).eval()
+    write_onnx(
+        wrapper,
+        path,
+        example=torch.zeros(2, 3, 299, 299),
+        input_name=INPUT,
+        output_names=wrapper.output_names,
+        dynamic_axes={0: torch.export.Dim("batch", min=1)},
+    )
+
+
+def _quantize(graph: Path, scratch: Path, calibration: np.ndarray) -> Path:
+    """Static int8 quantization (QDQ, per-channel int8 weights, uint8 activations with ranges measured on
+    ``calibration``). The classifier stays float32: 0.01% of the work, and the logits keep their resolution."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = scratch / "prepared.onnx"
+    quant_pre_process(str(graph), str(prepared), skip_symbolic_shape=True)
+    head = _head_nodes(onnx.load(str(prepared), load_external_data=False))
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = _calibration_batches(calibration)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._batches, None)
+
+    quantized = scratch / "int8.onnx"
+    quantize_static(
+        str(prepared),
+        str(quantized),
+        _Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=head,
+    )
+    return quantized
+
+
+def _head_nodes(model) -> list[str]:
+    """Names of the nodes between ``features`` and ``logits`` (the classifier)."""
+    producers = {output: node for node in model.graph.node for output in node.output}
+
+    def ancestors(tensor: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [tensor]
+        while stack:
+            node = producers.get(stack.pop())
+            if node is not None and node.name not in seen:
+                seen.add(node.name)
+                stack.extend(node.input)
+        return seen
+
+    outputs = {output.name for output in model.graph.output}
+    if LOGITS not in outputs:
+        return []
+    return sorted(ancestors(LOGITS) - ancestors(FEATURES))
+
+
+def _calibration_batches(images: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
+    for start in range(0, len(images), _CALIBRATION_BATCH):
+        batch = images[start : start + _CALIBRATION_BATCH]
+        yield {INPUT: np.ascontiguousarray(2.0 * batch.transpose(0, 3, 1, 2) - 1.0, dtype=np.float32)}
+
+
+def _check_calibration(images: np.ndarray | None) -> np.ndarray:
+    if images is None:
+        raise ValueError(
+            "int8 needs calibration images, typical of what you will classify: pass calibration= (an array "
+            "[N, H, W, 3] in [0, 1], or image paths) to irv2.load, or --calibration to the command line"
+        )
+    array = np.asarray(images, dtype=np.float32)
+    if array.ndim != 4 or array.shape[-1] != 3 or len(array) == 0:
+        raise ValueError(f"calibration images must be a batch [N, H, W, 3] with N >= 1, got {array.shape}")
+    if array.min() < 0.0 or array.max() > 1.0:
+        raise ValueError("calibration images must have values in [0, 1], as the module's input: divide by 255")
+    if len(array) < 8:
+        warnings.warn(
+            f"int8 calibrated on {len(array)} images: activation ranges from so few images may clip yours; "
+            "32-128 typical images are better",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return array
+
+
+def _cache_key(model: InceptionResNetV2, precision: str, calibration: np.ndarray | None) -> str:
+    """Digest of everything the cached file depends on: weights, precision, calibration, library versions."""
+    import onnxruntime
+
+    from .. import __version__
+
+    digest = hashlib.sha256()
+    header = f"{_ENGINE_FORMAT} irv2 {__version__} torch {torch.__version__} ort {onnxruntime.__version__} {precision}"
+    digest.update(header.encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy().tobytes())
+    if precision == "int8" and calibration is not None:
+        digest.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _require_runtime() -> None:
+    missing = [name for name in ("onnxruntime", "onnx", "onnxscript") if not _importable(name)]
+    if missing:
+        raise MissingRuntimeError(f"the ONNX Runtime engine needs {', '.join(missing)}: pip install 'irv2[onnx]'")
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
