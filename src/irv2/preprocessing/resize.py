@@ -62,7 +62,7 @@ def _interpolation_table(in_size: int, out_size: int) -> tuple[np.ndarray, np.nd
 
 
 def _to_float32(values: np.ndarray, value_scale: float | None) -> np.ndarray:
-    out = values.astype(np.float32)
+    out = values.astype(np.float32, copy=True)
     if value_scale is not None:
         # float32 multiply by the float32 reciprocal: what tf.image.convert_image_dtype does.
         out *= np.float32(value_scale)
@@ -72,7 +72,7 @@ def _to_float32(values: np.ndarray, value_scale: float | None) -> np.ndarray:
 def _resize(image: np.ndarray, size: tuple[int, int], value_scale: float | None) -> np.ndarray:
     """Legacy bilinear resize; integer input is converted (times ``value_scale``) after gathering.
 
-    Converting to float after picking the needed rows keeps memory small for huge photos, and
+    Converting to float after picking the needed samples keeps memory small for huge photos, and
     gives the same numbers as converting first, since the conversion is element-wise.
     """
     out_h, out_w = size
@@ -84,18 +84,28 @@ def _resize(image: np.ndarray, size: tuple[int, int], value_scale: float | None)
     y_w = y_w[:, None, None]
     x_w = x_w[:, None]
 
-    # Fancy indexing, not np.take: np.take copies a strided view (a crop) whole before gathering.
-    top_rows = _to_float32(image[..., y_lo, :, :], value_scale)
-    bottom_rows = _to_float32(image[..., y_hi, :, :], value_scale)
-    top_left = top_rows[..., x_lo, :]
-    top_right = top_rows[..., x_hi, :]
-    bottom_left = bottom_rows[..., x_lo, :]
-    bottom_right = bottom_rows[..., x_hi, :]
-    del top_rows, bottom_rows
-    # Same operation order as TF's compute_lerp, each step rounded to float32.
-    top = top_left + (top_right - top_left) * x_w
-    bottom = bottom_left + (bottom_right - bottom_left) * x_w
-    return top + (bottom - top) * y_w
+    # Gather the four corner samples of every output pixel in the image's own type (uint8 for photos), then
+    # convert only those (4 x 299 x 299 values): rows first by fancy indexing (np.take would copy a strided
+    # crop whole), then columns with np.take on the compact row copies.
+    rows_lo, rows_hi = image[..., y_lo, :, :], image[..., y_hi, :, :]
+    top_left = _to_float32(np.take(rows_lo, x_lo, axis=-2), value_scale)
+    top_right = _to_float32(np.take(rows_lo, x_hi, axis=-2), value_scale)
+    bottom_left = _to_float32(np.take(rows_hi, x_lo, axis=-2), value_scale)
+    bottom_right = _to_float32(np.take(rows_hi, x_hi, axis=-2), value_scale)
+    del rows_lo, rows_hi
+    # Same operation order as TF's compute_lerp, each step rounded to float32 (``a + (b - a) * w``), done in
+    # place in the gathered arrays: every fresh 1 MB temporary costs page faults.
+    top = _lerp_into(top_right, top_left, x_w)
+    bottom = _lerp_into(bottom_right, bottom_left, x_w)
+    return _lerp_into(bottom, top, y_w)
+
+
+def _lerp_into(b: np.ndarray, a: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``a + (b - a) * weight``, written into ``b``."""
+    np.subtract(b, a, out=b)
+    b *= weight
+    b += a
+    return b
 
 
 def _normalise_size(size: int | Sequence[int]) -> tuple[int, int]:
