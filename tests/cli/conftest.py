@@ -7,9 +7,6 @@ importing torch (2-3 s): tests put several inputs through one invocation.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +15,10 @@ import torch
 from PIL import Image
 
 import irv2
+from cli_runner import run_irv2
 from irv2.api.module import Module
 
 EXIF_ORIENTATION = 0x0112
-
-
-def run_irv2(*args: str, stdin: str | None = None, cwd: str | os.PathLike[str] | None = None, env=None):
-    """``python -m irv2 ARGS`` in a fresh interpreter: the CompletedProcess, stdout and stderr as text."""
-    return subprocess.run(
-        [sys.executable, "-m", "irv2", *map(str, args)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="session")

@@ -12,30 +12,6 @@ import torch
 
 import irv2
 from irv2.engine import InferenceEngine, fuse, kernels, resolve_precision
-from irv2.preprocessing import preprocess_for_eval
-from random_module import random_module
-
-
-@pytest.fixture(scope="module")
-def plain(photo_arrays):
-    return random_module(photo_arrays)
-
-
-@pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory, plain):
-    return irv2.save(plain, tmp_path_factory.mktemp("engine") / "random-irv2")
-
-
-@pytest.fixture(scope="module")
-def batch(photo_arrays) -> np.ndarray:
-    return np.stack([preprocess_for_eval(image) for image in photo_arrays.values()])
-
-
-@pytest.fixture(scope="module")
-def reference(weights_dir, batch):
-    """float32 logits and features of the plain network."""
-    module = irv2.load(weights_dir, fast=False)
-    return module(batch), module(batch, signature=irv2.FEATURE_VECTOR)
 
 
 def _copy(model):

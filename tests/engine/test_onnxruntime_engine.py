@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 import irv2
+from cli_runner import run_irv2
 from irv2.engine import onnxruntime_engine
 from irv2.engine.onnxruntime_engine import MissingRuntimeError, OnnxRuntimeEngine
-from irv2.preprocessing import preprocess_for_eval
-from random_module import random_module
 
 pytest.importorskip("onnxruntime")
 
@@ -34,26 +31,10 @@ def irv2_home(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory, photo_arrays):
-    return irv2.save(random_module(photo_arrays), tmp_path_factory.mktemp("ort") / "random-irv2")
-
-
-@pytest.fixture(scope="module")
-def batch(photo_arrays) -> np.ndarray:
-    return np.stack([preprocess_for_eval(image) for image in photo_arrays.values()])
-
-
-@pytest.fixture(scope="module")
 def calibration(batch) -> np.ndarray:
     """Eight images: four of the five photos and their mirror images (``camera`` is held out)."""
     seen = batch[:4]
     return np.concatenate([seen, seen[:, :, ::-1]])
-
-
-@pytest.fixture(scope="module")
-def reference(weights_dir, batch):
-    module = irv2.load(weights_dir)
-    return module(batch), module(batch, signature=irv2.FEATURE_VECTOR)
 
 
 @pytest.fixture(scope="module")
@@ -160,10 +141,7 @@ def test_missing_onnxruntime_names_the_extra(weights_dir, monkeypatch):
 
 
 def _cli(*args, home):
-    env = dict(os.environ, IRV2_HOME=str(home))
-    return subprocess.run(
-        [sys.executable, "-m", "irv2", *map(str, args)], capture_output=True, text=True, env=env, timeout=600
-    )
+    return run_irv2(*args, env=dict(os.environ, IRV2_HOME=str(home)))
 
 
 def test_cli_int8_classify(weights_dir, photo_arrays, tmp_path, irv2_home, reference):

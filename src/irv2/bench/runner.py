@@ -24,7 +24,7 @@ from .cold_start import measure_cold_start
 from .measure import peak_memory_mib, reset_peak_memory, time_runs
 from .synthetic import calibrated_random_module
 
-ENGINES = ("fused", "plain", "compiled", "onnxruntime")
+ENGINES = ("fused", "plain", "compiled", "torchscript", "onnxruntime")
 
 
 @dataclass
@@ -93,6 +93,8 @@ def _load(handle: str | None, device: torch.device, dtype: str, engine: str) -> 
             # Speed does not depend on how well int8 is calibrated: the bundled photo and its mirror will do.
             warnings.simplefilter("ignore", RuntimeWarning)
             return load(handle, device=device, dtype=dtype, engine=engine, calibration=_calibration(dtype))
+    if engine == "torchscript":
+        return load(handle, device=device, dtype=dtype, engine=engine)
     return load(
         handle,
         device=device,

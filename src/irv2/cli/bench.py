@@ -53,8 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--engine",
         action="append",
         choices=ENGINES,
-        help="fused (the default path), plain (unfused network), compiled (torch.compile) or onnxruntime "
-        "(CPU; int8 always runs there); repeatable",
+        help="fused (the default path), plain (unfused network), compiled (torch.compile), torchscript "
+        "(CPU, oneDNN Graph) or onnxruntime (CPU; int8 always runs there); repeatable",
     )
     parser.add_argument(
         "-b", "--batch-sizes", type=_int_list, metavar="N,N", help="batch sizes (default 1,8,16; CUDA 1,64,256)"

@@ -30,14 +30,23 @@ from .kernels import FusedConv
 
 
 class SplitConv(nn.Module):
-    """Several same-input branch openings run as one conv; returns their outputs as channel slices."""
+    """Several same-input branch openings run as one conv; returns their outputs as channel slices.
 
-    def __init__(self, layers: list[ConvBnAct]) -> None:
+    With ``merge=False`` they stay separate convs (for graph compilers, which fuse each conv with what follows
+    it but stop at a channel split)."""
+
+    def __init__(self, layers: list[ConvBnAct], merge: bool = True) -> None:
         super().__init__()
-        self.conv = FusedConv(merge_convs([fold_conv_bn(layer) for layer in layers]))
-        self.sizes = [layer.conv.out_channels for layer in layers]
+        self.merge = merge
+        if merge:
+            self.conv = FusedConv(merge_convs([fold_conv_bn(layer) for layer in layers]))
+            self.sizes = [layer.conv.out_channels for layer in layers]
+        else:
+            self.convs = nn.ModuleList(_folded(layer) for layer in layers)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if not self.merge:
+            return tuple(conv(x) for conv in self.convs)
         return torch.split(self.conv(x), self.sizes, dim=1)
 
 
@@ -50,9 +59,9 @@ def _chain(layers: nn.Sequential | list[ConvBnAct]) -> nn.Sequential:
 
 
 class FusedMixed5b(nn.Module):
-    def __init__(self, block: Mixed5b) -> None:
+    def __init__(self, block: Mixed5b, merge: bool = True) -> None:
         super().__init__()
-        self.open = SplitConv([block.branch0, block.branch1[0], block.branch2[0]])
+        self.open = SplitConv([block.branch0, block.branch1[0], block.branch2[0]], merge)
         self.branch1 = _chain(block.branch1[1:])
         self.branch2 = _chain(block.branch2[1:])
         pool, pool_conv = block.branch3
@@ -70,10 +79,10 @@ class FusedResidual(nn.Module):
     """``relu(x + up(concat(branches)))``, with the block's scale folded into ``up`` and the sum and ReLU
     done by the up-projection's kernel."""
 
-    def __init__(self, block: Block35 | Block17 | Block8) -> None:
+    def __init__(self, block: Block35 | Block17 | Block8, merge: bool = True) -> None:
         super().__init__()
         branches = [getattr(block, name) for name in block._branch_names]
-        self.open = SplitConv([b if isinstance(b, ConvBnAct) else b[0] for b in branches])
+        self.open = SplitConv([b if isinstance(b, ConvBnAct) else b[0] for b in branches], merge)
         self.tails = nn.ModuleList(
             nn.Identity() if isinstance(b, ConvBnAct) or len(b) == 1 else _chain(b[1:]) for b in branches
         )
@@ -96,9 +105,9 @@ class FusedMixed6a(nn.Module):
 
 
 class FusedMixed7a(nn.Module):
-    def __init__(self, block: Mixed7a) -> None:
+    def __init__(self, block: Mixed7a, merge: bool = True) -> None:
         super().__init__()
-        self.open = SplitConv([block.branch0[0], block.branch1[0], block.branch2[0]])
+        self.open = SplitConv([block.branch0[0], block.branch1[0], block.branch2[0]], merge)
         self.tails = nn.ModuleList([_chain(block.branch0[1:]), _chain(block.branch1[1:]), _chain(block.branch2[1:])])
         self.branch3 = block.branch3
 
@@ -110,7 +119,7 @@ class FusedMixed7a(nn.Module):
 class FusedInceptionResNetV2(nn.Module):
     """Inference-only Inception-ResNet-v2 (see the module docstring); create it with ``fuse(model)``."""
 
-    def __init__(self, model: InceptionResNetV2) -> None:
+    def __init__(self, model: InceptionResNetV2, merge: bool = True) -> None:
         super().__init__()
         self.num_classes = model.num_classes
         self.num_features = model.num_features
@@ -124,13 +133,13 @@ class FusedInceptionResNetV2(nn.Module):
             model.maxpool_5a,
         )
         self.blocks = nn.Sequential(
-            FusedMixed5b(model.mixed_5b),
-            *(FusedResidual(block) for block in model.repeat),
+            FusedMixed5b(model.mixed_5b, merge),
+            *(FusedResidual(block, merge) for block in model.repeat),
             FusedMixed6a(model.mixed_6a),
-            *(FusedResidual(block) for block in model.repeat_1),
-            FusedMixed7a(model.mixed_7a),
-            *(FusedResidual(block) for block in model.repeat_2),
-            FusedResidual(model.block8),
+            *(FusedResidual(block, merge) for block in model.repeat_1),
+            FusedMixed7a(model.mixed_7a, merge),
+            *(FusedResidual(block, merge) for block in model.repeat_2),
+            FusedResidual(model.block8, merge),
             _folded(model.conv2d_7b),
         )
         self.classif = _copy_linear(model.classif)
@@ -154,14 +163,15 @@ class FusedInceptionResNetV2(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def fuse(model: InceptionResNetV2) -> FusedInceptionResNetV2:
-    """An inference-only copy of ``model`` with BatchNorm, residual scales and branch openings folded.
+def fuse(model: InceptionResNetV2, merge: bool = True) -> FusedInceptionResNetV2:
+    """An inference-only copy of ``model`` with BatchNorm, residual scales and branch openings folded
+    (``merge=False`` keeps the branch openings as separate convs).
 
     ``model`` is left untouched (it stays the network to fine-tune, save or export); the copy has its own
     tensors on the same device and in the same dtype, and no gradients.
     """
     with torch.no_grad():
-        return FusedInceptionResNetV2(model)
+        return FusedInceptionResNetV2(model, merge)
 
 
 def _copy_linear(layer: nn.Module) -> nn.Module:

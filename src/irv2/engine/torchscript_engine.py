@@ -1,0 +1,90 @@
+"""``TorchScriptEngine``: the fused network traced to TorchScript and run through oneDNN Graph on the CPU.
+
+Eager PyTorch calls oneDNN once per operator, and each call pays for setting up its primitive (about 50 us,
+190 convolutions per image) and leaves cat, pooling and branch copies as separate passes. oneDNN Graph
+("LLGA", PyTorch's ``torch.jit.enable_onednn_fusion``) takes the whole frozen TorchScript graph, partitions
+it into fused kernels (conv + bias + residual sum + ReLU) compiled once per input shape, and runs them with no
+per-operator dispatch. On the 2-core Zen 4 it is 1.05-1.15x the eager fused network (docs/performance.md).
+
+What it costs: tracing and freezing take 1-3 s on the first call, and each new batch shape compiles on its
+first two calls (about 1 s): a win for batch jobs and servers, not for classifying one photo. The traced
+network is the fused one without merged branch openings (oneDNN Graph fuses a conv with what follows it,
+and a channel split stops that), folded in float32 before any cast like every irv2 engine.
+
+PyTorch 2.13 marks TorchScript deprecated in favour of torch.compile. This engine exists because, on this
+CPU, torch.compile (inductor) is slower than oneDNN Graph for this network and takes minutes to compile;
+``compile=True`` stays the torch.compile route. A PyTorch without ``torch.jit`` tracing or oneDNN Graph
+makes ``engine="torchscript"`` fail at load with that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+import torch
+
+from ..model import InceptionResNetV2
+from .fused_network import FusedInceptionResNetV2
+from .onnx_graph import NetworkOutputs
+from .precision import Precision
+from .runner import InferenceEngine
+
+
+class TorchScriptEngine(InferenceEngine):
+    """The inference path of an ``irv2.Module`` through TorchScript and oneDNN Graph (CPU, float32/bfloat16).
+
+    Follows ``model`` like ``InferenceEngine``: changed weights are fused and traced again at the next call.
+    """
+
+    merge_openings = False
+
+    def __init__(self, model: InceptionResNetV2, precision: Precision) -> None:
+        device = next(model.parameters()).device
+        if device.type != "cpu":
+            raise ValueError(f"the TorchScript engine runs oneDNN Graph on the CPU, not {device.type}")
+        if precision.name not in ("float32", "bfloat16"):
+            raise ValueError(f"the TorchScript engine runs float32 or bfloat16, not {precision.name}")
+        if not (hasattr(torch.jit, "enable_onednn_fusion") and torch.backends.mkldnn.is_available()):
+            raise ValueError(
+                "this PyTorch build has no oneDNN Graph (torch.jit.enable_onednn_fusion): use engine='torch'"
+            )
+        super().__init__(model, precision, fused=True, compile=False)
+        self._traced: torch.jit.ScriptModule | None = None
+
+    def forward(self, x: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
+        """``x`` NCHW in [-1, 1], in the model's dtype → logits, or the 1536 features if ``pre_logits``."""
+        network = self.network  # refused or rebuilt here when the model changed (which drops the trace)
+        with onednn_fusion():
+            if self._traced is None:
+                self._traced = _trace(network, x)
+            outputs = self._traced(x)
+        return outputs[-1] if pre_logits or len(outputs) == 1 else outputs[0]
+
+    def _adopt(self, network: FusedInceptionResNetV2) -> None:
+        super()._adopt(network)
+        self._traced = None
+
+
+def _trace(network: FusedInceptionResNetV2, x: torch.Tensor) -> torch.jit.ScriptModule:
+    """``network`` as a frozen TorchScript module returning ``(logits, features)`` (or ``(features,)``)."""
+    with torch.no_grad(), warnings.catch_warnings():
+        # The shape checks in forward_features become constants in the trace: the caller has checked x.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # torch 2.13 deprecates trace and freeze in favour of torch.compile; see the module docstring.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(NetworkOutputs(network).eval(), x, check_trace=False)
+        return torch.jit.freeze(traced)
+
+
+@contextlib.contextmanager
+def onednn_fusion() -> Iterator[None]:
+    """oneDNN Graph fusion on for TorchScript graphs run inside, as the caller had it afterwards (the switch is
+    process-wide, and other TorchScript code in the process should not see irv2's choice)."""
+    enabled = torch.jit.onednn_fusion_enabled()
+    torch.jit.enable_onednn_fusion(True)
+    try:
+        yield
+    finally:
+        torch.jit.enable_onednn_fusion(enabled)
