@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/peers.py [--timm-python PATH] [--batch-sizes 1,8,32] [--seconds 4]
 
-irv2 runs as its users run it: the default fused PyTorch engine in float32 and bfloat16, the plain network,
-and the ONNX Runtime engine in float32 and int8 (calibrated on eight other photos).
+irv2 runs as its users run it: the default fused PyTorch engine and the TorchScript (oneDNN Graph) engine in
+float32 and bfloat16, the plain network, and the ONNX Runtime engine in float32 and int8 (calibrated on eight
+other photos).
 Peers: timm (eager channels-last, and torch.compile), Keras on TensorFlow, ONNX Runtime, OpenVINO (fp32 and
 bf16). Every engine gets the same full-size weights (seeded, BatchNorm calibrated on real photos), runs in a
 fresh process of its own (benchmarks/peer_engines.py), is timed on the same random batches after a warm-up,
@@ -34,6 +35,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RUNS = [
     ("irv2", "float32"),
     ("irv2", "bfloat16"),
+    ("irv2-torchscript", "float32"),
+    ("irv2-torchscript", "bfloat16"),
     ("irv2-plain", "float32"),
     ("irv2-onnxruntime", "float32"),
     ("irv2-int8", "int8"),
@@ -62,7 +65,7 @@ def prepare(workdir: Path) -> None:
     )
     np.save(workdir / "photos.npy", photos.astype(np.float32))
     # int8's calibration set: eight other photos (colour ones, and grey ones as RGB), none of the test four.
-    others = ("cat", "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel", "camera", "coins", "horse")
+    others = ("cat", "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel", "camera", "coins", "moon")
     calibration = [getattr(data, name)() for name in others]
     calibration = [image if image.ndim == 3 else np.stack([image] * 3, -1) for image in calibration]
     np.save(workdir / "calibration.npy", np.stack([tf_preprocess_for_eval(image) for image in calibration]))

@@ -46,8 +46,9 @@ class Module:
     Attributes:
         model: the ``torch.nn.Module`` (NCHW input in [-1, 1], logits out), to fine-tune, save or export.
         info: classes, labels, image size, preprocessing and provenance of the weights.
-        engine: the inference path (``irv2.engine.InferenceEngine``): a fused copy of ``model`` (BatchNorm
-            folded, kernels fused, channels-last) in the module's precision, kept in step with ``model``.
+        engine: the inference path, kept in step with ``model``: ``irv2.engine.InferenceEngine`` (a fused
+            copy of ``model``, BatchNorm folded, kernels fused, channels-last, in the module's precision),
+            ``TorchScriptEngine`` (that copy traced for oneDNN Graph) or ``OnnxRuntimeEngine``.
     """
 
     def __init__(self, model: InceptionResNetV2, info: ModuleInfo, engine: InferenceEngine | None = None) -> None:
@@ -144,7 +145,8 @@ class Module:
         source = self.info.provenance.get("source", "?")
         return (
             f"irv2.Module(num_classes={self.num_classes}, signatures={list(self.signatures)}, "
-            f"device={self.device}, precision={self.precision!r}, source={source!r})"
+            f"device={self.device}, precision={self.precision!r}, engine={type(self.engine).__name__}, "
+            f"source={source!r})"
         )
 
 
