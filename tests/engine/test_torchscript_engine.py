@@ -92,3 +92,21 @@ def test_cli_classify_and_bench_with_torchscript(weights_dir, photo_arrays, refe
     assert bench.returncode == 0, bench.stderr
     (row,) = json.loads(bench.stdout)["results"]
     assert (row["engine"], row["batch_size"]) == ("torchscript", 2) and row["images_per_s"] > 0
+
+
+def test_threads_share_one_trace(weights_dir, batch, reference, monkeypatch):
+    """A server's worker threads calling at once: one trace, every answer right, the switch restored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from irv2.engine import torchscript_engine
+
+    traces = []
+    trace = torchscript_engine._trace
+    monkeypatch.setattr(torchscript_engine, "_trace", lambda *args: traces.append(1) or trace(*args))
+    module = irv2.load(weights_dir, engine="torchscript")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: module(batch[i % 2 : i % 2 + 2]), range(8)))
+    for i, logits in enumerate(results):
+        assert _relative(logits, reference[0][i % 2 : i % 2 + 2]) < 1e-5
+    assert len(traces) == 1
+    assert not torch.jit.onednn_fusion_enabled()

@@ -20,10 +20,10 @@ def format_report(report: dict[str, Any]) -> str:
             f"{cold['interpreter_s']:.2f}, import irv2 {cold['import_s']:.2f}, load {cold['load_s']:.2f}, "
             f"first prediction {cold['first_prediction_s']:.2f})"
         )
-    lines += ["", f"{'dtype':<9} {'engine':<9} {'batch':>5} {'img/s':>9} {'p50 ms':>9} {'p90 ms':>9} {'peak MiB':>9}"]
+    lines += ["", f"{'dtype':<9} {'engine':<11} {'batch':>5} {'img/s':>9} {'p50 ms':>9} {'p90 ms':>9} {'peak MiB':>9}"]
     for row in report["results"]:
         lines.append(
-            f"{row['dtype']:<9} {row['engine']:<9} {row['batch_size']:>5} {row['images_per_s']:>9.2f} "
+            f"{row['dtype']:<9} {row['engine']:<11} {row['batch_size']:>5} {row['images_per_s']:>9.2f} "
             f"{row['latency_ms_p50']:>9.1f} {row['latency_ms_p90']:>9.1f} {row['peak_memory_mib']:>9.0f}"
         )
     for row in report.get("end_to_end", []):

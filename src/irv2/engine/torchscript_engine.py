@@ -20,6 +20,7 @@ makes ``engine="torchscript"`` fail at load with that reason.
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator
 
@@ -52,14 +53,15 @@ class TorchScriptEngine(InferenceEngine):
             )
         super().__init__(model, precision, fused=True, compile=False)
         self._traced: torch.jit.ScriptModule | None = None
+        self._tracing = threading.Lock()  # a server's worker threads may make their first calls together
 
     def forward(self, x: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
         """``x`` NCHW in [-1, 1], in the model's dtype → logits, or the 1536 features if ``pre_logits``."""
-        network = self.network  # refused or rebuilt here when the model changed (which drops the trace)
+        with self._tracing:
+            network = self.network  # rebuilt here when the model changed (which drops the trace)
+            traced = self._traced = self._traced or _trace(network, x)
         with onednn_fusion():
-            if self._traced is None:
-                self._traced = _trace(network, x)
-            outputs = self._traced(x)
+            outputs = traced(x)
         return outputs[-1] if pre_logits or len(outputs) == 1 else outputs[0]
 
     def _adopt(self, network: FusedInceptionResNetV2) -> None:
@@ -78,13 +80,28 @@ def _trace(network: FusedInceptionResNetV2, x: torch.Tensor) -> torch.jit.Script
         return torch.jit.freeze(traced)
 
 
+_fusion_lock = threading.Lock()
+_fusion_users = 0
+_fusion_saved = False
+
+
 @contextlib.contextmanager
 def onednn_fusion() -> Iterator[None]:
-    """oneDNN Graph fusion on for TorchScript graphs run inside, as the caller had it afterwards (the switch is
-    process-wide, and other TorchScript code in the process should not see irv2's choice)."""
-    enabled = torch.jit.onednn_fusion_enabled()
-    torch.jit.enable_onednn_fusion(True)
+    """oneDNN Graph fusion on while any irv2 call runs inside, then back to what the process had.
+
+    The switch is process-wide, and TorchScript picks the fused plan while a call runs: calls overlapping in
+    threads share one "on" period (counted), so none sees it switched off under it.
+    """
+    global _fusion_users, _fusion_saved
+    with _fusion_lock:
+        if _fusion_users == 0:
+            _fusion_saved = torch.jit.onednn_fusion_enabled()
+            torch.jit.enable_onednn_fusion(True)
+        _fusion_users += 1
     try:
         yield
     finally:
-        torch.jit.enable_onednn_fusion(enabled)
+        with _fusion_lock:
+            _fusion_users -= 1
+            if _fusion_users == 0:
+                torch.jit.enable_onednn_fusion(_fusion_saved)
