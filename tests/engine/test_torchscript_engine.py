@@ -87,6 +87,9 @@ def test_cli_classify_and_bench_with_torchscript(weights_dir, photo_arrays, refe
     top = {json.loads(line)["path"]: json.loads(line)["predictions"][0]["index"] for line in run.stdout.splitlines()}
     expected = {str(tmp_path / f"{name}.png"): int(reference[0][i].argmax()) for i, name in enumerate(photo_arrays)}
     assert top == expected
+    bad = run_irv2("classify", tmp_path, "-w", weights_dir, "--engine", "torchscript", "--dtype", "int8")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--dtype int8 --engine torchscript: int8 runs through ONNX Runtime" in bad.stderr
     bench = run_irv2("bench", "--random", "--json", "-b", "2", "--seconds", "0.2", "--no-cold-start",
                      "--engine", "torchscript", "--dtype", "float32")  # fmt: skip
     assert bench.returncode == 0, bench.stderr

@@ -59,7 +59,8 @@ def load_module(
             progress=False if quiet else None,
         )
     except ValueError as exc:  # a precision the device or engine cannot run
-        raise CommandError(f"--dtype {dtype}: {exc}", status=2) from None
+        options = f"--dtype {dtype}" + (f" --engine {engine}" if engine else "")
+        raise CommandError(f"{options}: {exc}", status=2) from None
     except RuntimeError as exc:  # torch could not move the model to the device (out of memory, driver)
         raise CommandError(f"cannot load the weights onto {device}: {exc}") from None
     except OSError as exc:
