@@ -15,8 +15,20 @@ import numpy as np
 import torch
 
 from ..api import Module
-from ..engine.onnx_graph import NetworkOutputs
+from ..engine.onnx_graph import FEATURES, LOGITS, NetworkOutputs
 from ..preprocessing import load_image
+
+# The output names every export uses (defined with the graph writer, which the ONNX Runtime engine shares).
+__all__ = [
+    "FEATURES",
+    "INPUT_NAME",
+    "LOGITS",
+    "ExportWrapper",
+    "check_images",
+    "export_wrapper",
+    "reference_outputs",
+    "relative_error",
+]
 
 INPUT_NAME = "images"
 
