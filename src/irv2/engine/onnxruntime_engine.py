@@ -31,7 +31,7 @@ from ..errors import Irv2Error
 from ..model import InceptionResNetV2
 from .onnx_graph import FEATURES, LOGITS
 from .precision import Precision
-from .runner import _fingerprint
+from .runner import model_fingerprint
 
 INPUT = "x"
 ENGINES = ("torch", "onnxruntime")
@@ -85,7 +85,7 @@ class OnnxRuntimeEngine:
     @property
     def session(self):
         """The ONNX Runtime session for the model's current weights (built or re-opened when they change)."""
-        fingerprint = _fingerprint(self.model)
+        fingerprint = model_fingerprint(self.model)
         if self._session is None or self._built_for != fingerprint:
             self.path = build_engine_file(self.model, self.precision.name, self.calibration)
             self._session = open_session(self.path)

@@ -77,7 +77,7 @@ class InferenceEngine:
         """The network ``forward`` runs now: the fused copy (rebuilt if the model changed) or the plain model."""
         if not self.fused:
             return self.model
-        if self._built_for != _fingerprint(self.model):
+        if self._built_for != model_fingerprint(self.model):
             self._adopt(fuse(self.model, merge=self.merge_openings))
         return self._network
 
@@ -85,7 +85,7 @@ class InferenceEngine:
         network = network.to(device=_device_of(self.model), dtype=_dtype_of(self.model))
         self._network = network.to(memory_format=torch.channels_last)
         self._compiled.clear()
-        self._built_for = _fingerprint(self.model)
+        self._built_for = model_fingerprint(self.model)
 
     def _compiled_forward(self, pre_logits: bool) -> Callable[[torch.Tensor], torch.Tensor]:
         if pre_logits not in self._compiled:
@@ -108,7 +108,7 @@ class _Head(nn.Module):
         return self.network.forward_head(self.network.forward_features(x), pre_logits=self.pre_logits)
 
 
-def _fingerprint(model: nn.Module) -> int:
+def model_fingerprint(model: nn.Module) -> int:
     """Changes whenever a parameter or buffer is replaced, moved, cast or modified in place."""
     tensors = chain(model.parameters(), model.buffers())
     return hash(tuple((id(t), tensor_version(t), t.device, t.dtype) for t in tensors))
