@@ -22,7 +22,7 @@ from ..batch import decode_batches, expand_inputs, run_module, stack_images
 from ..engine.precision import cpu_has_fast_bfloat16
 from .cold_start import measure_cold_start
 from .measure import peak_memory_mib, reset_peak_memory, time_runs
-from .synthetic import calibrated_random_module
+from .synthetic import calibrated_random_module, sample_photos
 
 ENGINES = ("fused", "plain", "compiled", "torchscript", "onnxruntime")
 
@@ -110,13 +110,7 @@ def _engine_for(dtype: str, engine: str) -> str:
 
 
 def _calibration(dtype: str) -> np.ndarray | None:
-    if dtype != "int8":
-        return None
-    from .. import sample_image
-    from ..preprocessing import load_image
-
-    photo = load_image(sample_image())
-    return np.stack([photo, photo[:, ::-1]])
+    return sample_photos() if dtype == "int8" else None
 
 
 def _measure_module(

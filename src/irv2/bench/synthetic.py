@@ -17,15 +17,20 @@ from ..labels import labels_for
 from ..model import InceptionResNetV2
 
 
+def sample_photos() -> np.ndarray:
+    """The bundled photo and its mirror image, preprocessed: ``[2, 299, 299, 3]`` in [0, 1]."""
+    from .. import sample_image
+    from ..preprocessing import load_image
+
+    photo = load_image(sample_image())
+    return np.stack([photo, photo[:, ::-1]])
+
+
 def calibrated_random_module(images: np.ndarray | None = None, *, seed: int = 0) -> Module:
     """A randomly initialised 1001-class ``Module`` whose BatchNorm statistics are measured on ``images``
     (``[N, H, W, 3]`` in [0, 1]; default: the bundled photo and its mirror image)."""
     if images is None:
-        from .. import sample_image
-        from ..preprocessing import load_image
-
-        photo = load_image(sample_image())
-        images = np.stack([photo, photo[:, ::-1]])
+        images = sample_photos()
     torch.manual_seed(seed)
     model = InceptionResNetV2()
     for layer in model.modules():

@@ -53,9 +53,6 @@ class OnnxRuntimeEngine:
             (32-128 typical images of the task); ignored for float32.
     """
 
-    fused = True
-    compile = False
-
     def __init__(self, model: InceptionResNetV2, precision: Precision, calibration: np.ndarray | None = None) -> None:
         _require_runtime()
         if precision.name not in ("float32", "int8"):
@@ -91,10 +88,6 @@ class OnnxRuntimeEngine:
             self._session = open_session(self.path)
             self._built_for = fingerprint
         return self._session
-
-    @property
-    def network(self) -> nn.Module:
-        return self.model
 
 
 def open_session(path: Path):

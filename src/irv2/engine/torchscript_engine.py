@@ -59,7 +59,9 @@ class TorchScriptEngine(InferenceEngine):
         """``x`` NCHW in [-1, 1], in the model's dtype → logits, or the 1536 features if ``pre_logits``."""
         with self._tracing:
             network = self.network  # rebuilt here when the model changed (which drops the trace)
-            traced = self._traced = self._traced or _trace(network, x)
+            if self._traced is None:
+                self._traced = _trace(network, x)
+            traced = self._traced
         with onednn_fusion():
             outputs = traced(x)
         return outputs[-1] if pre_logits or len(outputs) == 1 else outputs[0]
