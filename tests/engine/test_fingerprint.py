@@ -1,0 +1,64 @@
+"""``model_fingerprint`` decides when an engine's fused copy is stale: every way weights change must show."""
+
+import pytest
+import torch
+from torch import nn
+
+from irv2.engine.runner import model_fingerprint
+
+
+def _model() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
+
+
+def _in_place(model):
+    with torch.no_grad():
+        model[2][1].bias += 1
+
+
+def _new_parameter(model):
+    model[0].weight = nn.Parameter(model[0].weight.detach().clone())
+
+
+def _new_buffer(model):
+    model[1].running_mean = model[1].running_mean.clone()
+
+
+def _new_submodule(model):
+    model[2][1] = nn.Linear(4, 2)
+
+
+def _state_dict_copy(model):
+    model.load_state_dict({k: v + 1 for k, v in model.state_dict().items()})
+
+
+def _state_dict_assign(model):
+    model.load_state_dict({k: v.clone() for k, v in model.state_dict().items()}, assign=True)
+
+
+def _cast(model):
+    model.double()
+
+
+def _data_swap(model):
+    model[0].weight.data = model[0].weight.data.clone()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_in_place, _new_parameter, _new_buffer, _new_submodule, _state_dict_copy, _state_dict_assign, _cast, _data_swap],
+)
+def test_every_change_of_weights_changes_the_fingerprint(change):
+    model = _model()
+    before = model_fingerprint(model)
+    change(model)
+    assert model_fingerprint(model) != before
+
+
+def test_calls_and_no_op_moves_keep_the_fingerprint():
+    model = _model().eval()
+    before = model_fingerprint(model)
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 3, 3))
+    model.to("cpu", torch.float32)
+    assert model_fingerprint(model) == before
