@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from irv2.engine.runner import model_fingerprint
+from irv2.engine.fingerprint import model_fingerprint
 
 
 def _model() -> nn.Module:
@@ -61,4 +61,12 @@ def test_calls_and_no_op_moves_keep_the_fingerprint():
     with torch.no_grad():
         model(torch.zeros(1, 3, 3, 3))
     model.to("cpu", torch.float32)
+    assert model_fingerprint(model) == before
+
+
+def test_modules_built_elsewhere_keep_the_fingerprint():
+    """Engines build modules of their own (fused copies, traces): that must not look like changed weights."""
+    model = _model()
+    before = model_fingerprint(model)
+    _model(), nn.Linear(3, 3)
     assert model_fingerprint(model) == before

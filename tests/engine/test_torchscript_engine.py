@@ -49,6 +49,9 @@ def test_bfloat16_is_close_to_float32(weights_dir, batch, reference):
 def test_changed_weights_are_traced_again(weights_dir, batch):
     module = irv2.load(weights_dir, engine="torchscript")
     before = module(batch[:2])
+    trace = module.engine._traced
+    np.testing.assert_allclose(module(batch[:2]), before, rtol=1e-5, atol=1e-5)  # oneDNN Graph from call 2
+    assert module.engine._traced is trace, "unchanged weights must keep the trace"
     with torch.no_grad():
         module.model.classif.bias[7] += 5.0
     after = module(batch[:2])

@@ -29,9 +29,9 @@ from torch import nn
 
 from ..errors import Irv2Error
 from ..model import InceptionResNetV2
+from .fingerprint import model_fingerprint
 from .onnx_graph import FEATURES, LOGITS
 from .precision import Precision
-from .runner import model_fingerprint
 
 INPUT = "x"
 ENGINES = ("torch", "onnxruntime")
