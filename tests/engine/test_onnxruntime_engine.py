@@ -18,6 +18,7 @@ import irv2
 from cli_runner import run_irv2
 from irv2.engine import onnxruntime_engine
 from irv2.engine.onnxruntime_engine import MissingRuntimeError, OnnxRuntimeEngine
+from irv2.engine.precision import cpu_has_fast_bfloat16
 
 pytest.importorskip("onnxruntime")
 
@@ -57,6 +58,16 @@ def test_float32_engine_matches_torch(weights_dir, batch, reference):
     with torch.inference_mode():
         one = module(torch.from_numpy(batch[:1]))
     assert isinstance(one, torch.Tensor) and _relative(one.numpy(), logits[:1]) < 1e-5
+    # The module hands the engine its [0, 1] images (scaled in numpy, off PyTorch's threads): the same
+    # float32 operations as the PyTorch path's 2x - 1, so the same logits bit for bit, the input untouched.
+    images = torch.from_numpy(batch[:2].copy())
+    nchw = images.permute(0, 3, 1, 2)
+    contiguous = nchw.contiguous()  # also an input whose NCHW view is contiguous: scaled in place, it would change
+    for view in (nchw, contiguous):
+        before = view.clone()
+        got = module.engine.forward_images(view)
+        assert torch.equal(got, module.engine.forward(2.0 * before - 1.0))
+        assert torch.equal(view, before)
 
 
 def test_int8_is_close_to_float32(int8_module, batch, reference):
@@ -170,12 +181,24 @@ def test_cli_int8_classify(weights_dir, photo_arrays, tmp_path, irv2_home, refer
 
 
 def test_bench_measures_int8(irv2_home):
+    """Every dtype x engine pairing that runs is measured; one that does not (bfloat16 on ONNX Runtime) is
+    reported as skipped, with the reason, instead of failing the whole run."""
+    bfloat16 = ["--dtype", "bfloat16"] if cpu_has_fast_bfloat16() else []
     run = _cli("bench", "--random", "--json", "-b", "1", "--seconds", "0.2", "--no-cold-start",
-               "--dtype", "int8", "--dtype", "float32", "--engine", "fused", "--engine", "onnxruntime",
+               "--dtype", "int8", "--dtype", "float32", *bfloat16, "--engine", "fused", "--engine", "onnxruntime",
                home=irv2_home)  # fmt: skip
     assert run.returncode == 0, run.stderr
-    rows = json.loads(run.stdout)["results"]
+    report = json.loads(run.stdout)
+    rows = report["results"]
     assert [(r["dtype"], r["engine"]) for r in rows] == [
         ("int8", "onnxruntime"), ("float32", "fused"), ("float32", "onnxruntime"),
-    ]  # fmt: skip
+    ] + [("bfloat16", "fused")] * bool(bfloat16)  # fmt: skip
     assert all(r["images_per_s"] > 0 for r in rows)
+    if bfloat16:
+        (skipped,) = report["skipped"]
+        assert (skipped["dtype"], skipped["engine"]) == ("bfloat16", "onnxruntime")
+        assert "float32 or int8" in skipped["reason"]
+        # With nothing left to measure, the reason is the error.
+        alone = _cli("bench", "--random", "-b", "1", "--no-cold-start", "--dtype", "bfloat16",
+                     "--engine", "onnxruntime", home=irv2_home)  # fmt: skip
+        assert alone.returncode != 0 and "float32 or int8" in alone.stderr and "Traceback" not in alone.stderr
