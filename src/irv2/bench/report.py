@@ -26,6 +26,8 @@ def format_report(report: dict[str, Any]) -> str:
             f"{row['dtype']:<9} {row['engine']:<11} {row['batch_size']:>5} {row['images_per_s']:>9.2f} "
             f"{row['latency_ms_p50']:>9.1f} {row['latency_ms_p90']:>9.1f} {row['peak_memory_mib']:>9.0f}"
         )
+    for row in report.get("skipped", []):
+        lines.append(f"{row['dtype']:<9} {row['engine']:<11} skipped: {row['reason']}")
     for row in report.get("end_to_end", []):
         ratio = f", {row['ratio_to_model']:.2f}x the network alone" if row["ratio_to_model"] else ""
         lines.append(
