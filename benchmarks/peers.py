@@ -1,6 +1,6 @@
 """irv2 against its peers on the same weights, on this machine, in one run (issue 5's comparison).
 
-    .venv/bin/python benchmarks/peers.py [--timm-python PATH] [--batch-sizes 1,8,32] [--seconds 4]
+    .venv/bin/python benchmarks/peers.py [--timm-python PATH] [--batch-sizes 1,8,32] [--seconds 4] [--rounds 2]
 
 irv2 runs as its users run it: the default fused PyTorch engine and the TorchScript (oneDNN Graph) engine in
 float32 and bfloat16, the plain network, and the ONNX Runtime engine in float32 and int8 (calibrated on eight
@@ -11,7 +11,10 @@ fresh process of its own (benchmarks/peer_engines.py), is timed on the same rand
 and its logits on four photos are compared with irv2's exact float32 logits. Dev extras: pip install timm
 onnxruntime openvino tensorflow-cpu keras scikit-image (timm needs torchvision, which does not import beside
 the CPU torch 2.13 build; give --timm-python an interpreter whose torch has a matching torchvision).
-Prints a table and writes the figures as JSON (--json-out).
+With --rounds N every engine runs N times, the rounds alternating in order (forwards, then backwards), and
+each batch size keeps its fastest round: on a shared machine, noise only slows a run down, and a slow
+period then falls on every engine instead of on whichever ran during it. Prints a table and writes the
+figures as JSON (--json-out), with each round's best img/s per engine.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=4.0, help="minimum timed seconds per batch size")
     parser.add_argument("--only", help="comma-separated engine names to run (default: all)")
+    parser.add_argument("--rounds", type=int, default=1, help="run every engine this many times (see above)")
     parser.add_argument("--json-out", type=Path, help="write all figures here as JSON")
     args = parser.parse_args()
     import torch
@@ -121,20 +125,43 @@ def main() -> None:
     from irv2.bench import machine_info
 
     runs = [r for r in RUNS if not args.only or r[0] in args.only.split(",")]
-    results = []
+    rounds: dict[tuple[str, str], list[dict]] = {run: [] for run in runs}
     with tempfile.TemporaryDirectory(prefix="irv2-peers-") as tmp:
         workdir = Path(tmp)
         started = time.perf_counter()
         prepare(workdir)
         print(f"prepared weights in every format in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        for engine, dtype in runs:
-            python = args.timm_python if engine.startswith("timm") else sys.executable
-            print(f"running {engine} {dtype}", file=sys.stderr)
-            results.append(run_engine(python, engine, dtype, workdir, args.batch_sizes, args.seconds))
-    report = {"machine": machine_info(torch.device("cpu")), "batch_sizes": args.batch_sizes, "results": results}
+        for round_index in range(args.rounds):
+            for engine, dtype in runs if round_index % 2 == 0 else runs[::-1]:
+                python = args.timm_python if engine.startswith("timm") else sys.executable
+                print(f"round {round_index + 1}/{args.rounds}: running {engine} {dtype}", file=sys.stderr)
+                result = run_engine(python, engine, dtype, workdir, args.batch_sizes, args.seconds)
+                rounds[(engine, dtype)].append(result)
+    report = {
+        "machine": machine_info(torch.device("cpu")),
+        "batch_sizes": args.batch_sizes,
+        "rounds": args.rounds,
+        "results": [fastest_round(rounds[run]) for run in runs],
+    }
     print(format_table(report))
     if args.json_out:
         args.json_out.write_text(json.dumps(summarise_logits(report), indent=2) + "\n")
+
+
+def fastest_round(results: list[dict]) -> dict:
+    """One engine's rounds as one result: per batch size, the round with the most img/s."""
+    done = [r for r in results if "error" not in r]
+    if not done:
+        return results[0]
+    fastest: dict[int, dict] = {}
+    for result in done:
+        for row in result["results"]:
+            if row["images_per_s"] > fastest.get(row["batch_size"], {"images_per_s": 0.0})["images_per_s"]:
+                fastest[row["batch_size"]] = row
+    merged = dict(done[0])  # description, set-up time and logits (the same in every round) from the first
+    merged["results"] = [fastest[size] for size in sorted(fastest)]
+    merged["best_images_per_s_by_round"] = [_best(r) for r in results if "error" not in r]
+    return merged
 
 
 def summarise_logits(report: dict) -> dict:
