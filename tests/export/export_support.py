@@ -18,13 +18,6 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
     return float(np.abs(np.asarray(actual, np.float64) - expected).max() / np.abs(expected).max())
 
 
-def run_irv2(*args, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m irv2 ARGS`` in a fresh interpreter, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "irv2", *map(str, args)], capture_output=True, text=True, env=env, timeout=600
-    )
-
-
 def run_python(code: str, *args, env: dict[str, str]) -> subprocess.CompletedProcess:
     """A Python snippet in a fresh interpreter (for TensorFlow settings that are fixed at import)."""
     return subprocess.run(

@@ -9,8 +9,9 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-from export_support import assert_matches_module, run_irv2
+from export_support import assert_matches_module
 
+from cli_runner import run_irv2
 from irv2.export import export
 
 

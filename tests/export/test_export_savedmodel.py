@@ -9,8 +9,9 @@ import os
 
 import numpy as np
 import pytest
-from export_support import FLOWERS, assert_matches_module, run_irv2, run_python
+from export_support import FLOWERS, assert_matches_module, run_python
 
+from cli_runner import run_irv2
 from irv2.export import export
 from irv2.model.layers import ConvBnAct
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import torch
@@ -17,13 +15,6 @@ from irv2.preprocessing import preprocess_for_eval
 
 # Linear mode's image size in these tests: small enough for a 2-core CPU, large enough for the patterns.
 IMAGE_SIZE = 128
-
-
-def run_irv2(*args, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m irv2 ARGS`` in a fresh interpreter, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "irv2", *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout
-    )
 
 
 def random_module(seed: int = 0) -> Module:

@@ -7,10 +7,11 @@ import json
 
 import numpy as np
 import pytest
-from finetune_support import IMAGE_SIZE, run_irv2
+from finetune_support import IMAGE_SIZE
 from shapes import CLASSES
 
 import irv2
+from cli_runner import run_irv2
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

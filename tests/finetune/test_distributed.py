@@ -17,8 +17,10 @@ import sys
 
 import numpy as np
 import pytest
-from finetune_support import cpu_env, run_irv2
+from finetune_support import cpu_env
 from shapes import write_dataset
+
+from cli_runner import run_irv2
 
 
 @pytest.mark.timeout(600)
