@@ -118,18 +118,14 @@ class Module:
             # The fused network has no autograd: it serves every call made without gradients (numpy input,
             # or a tensor under torch.inference_mode / no_grad); the plain network serves the rest.
             pre_logits = signature == FEATURE_VECTOR
-            inference = not torch.is_grad_enabled() and not self.model.training
-            if inference and getattr(self.engine, "takes_images", False):
+            # Engines take the [0, 1] images and scale them their own way (ONNX Runtime's in numpy).
+            if not torch.is_grad_enabled() and not self.model.training:
                 outputs["default"] = self.engine.forward_images(x, pre_logits=pre_logits)
+            elif as_dict and not pre_logits and self.model.training and self.model.aux_logits is not None:
+                outputs["default"], outputs["aux_logits"] = self.model.forward_with_aux(2.0 * x - 1.0)
             else:
-                x = 2.0 * x - 1.0
-                if as_dict and not pre_logits and self.model.training and self.model.aux_logits is not None:
-                    outputs["default"], outputs["aux_logits"] = self.model.forward_with_aux(x)
-                elif inference:
-                    outputs["default"] = self.engine.forward(x, pre_logits=pre_logits)
-                else:
-                    x = self.model.forward_features(x)
-                    outputs["default"] = self.model.forward_head(x, pre_logits=pre_logits)
+                features = self.model.forward_features(2.0 * x - 1.0)
+                outputs["default"] = self.model.forward_head(features, pre_logits=pre_logits)
         if from_numpy:
             outputs = {k: v.float().cpu().numpy() for k, v in outputs.items()}
         return outputs if as_dict else outputs["default"]

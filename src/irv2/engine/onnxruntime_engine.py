@@ -66,30 +66,28 @@ class OnnxRuntimeEngine:
         self._session = None
         self._built_for: int | None = None
 
-    # irv2.Module hands this engine its images as they come, in [0, 1] (``forward_images``), so that the scaling
-    # and the layout change run in numpy on the calling thread. Done in PyTorch, they wake its OpenMP threads,
-    # which spin for a while after each operation, on the cores ONNX Runtime's run needs: measured 8-14 ms
-    # per call at batch 1 on 2 cores.
-    takes_images = True
-
     def forward(self, x: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
         """``x`` NCHW in [-1, 1] → logits, or the 1536 features if ``pre_logits`` (float32, on ``x``'s device)."""
         batch = x.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
-        return torch.from_numpy(self._run(batch, pre_logits)).to(x.device)
+        return self._run(batch, pre_logits, x.device)
 
     def forward_images(self, images: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
         """``images`` NCHW (or its NHWC view) in [0, 1] → as ``forward``; the same float32 operations as
-        ``irv2.Module``'s ``2 * x - 1``, so the same logits bit for bit."""
+        the PyTorch engines' ``2 * x - 1``, so the same logits bit for bit.
+
+        The scaling and the layout change run in numpy on the calling thread. Done in PyTorch, they would wake
+        its OpenMP threads, which spin for a while after each operation, on the cores ONNX Runtime's run needs
+        (measured: 8-14 ms per call at batch 1 on 2 cores)."""
         array = images.detach().to(device="cpu", dtype=torch.float32).numpy()
         batch = np.empty(array.shape, np.float32)  # a new NCHW buffer: the caller's images stay as they are
         np.multiply(array, np.float32(2), out=batch)
         batch -= np.float32(1)
-        return torch.from_numpy(self._run(batch, pre_logits)).to(images.device)
+        return self._run(batch, pre_logits, images.device)
 
-    def _run(self, batch: np.ndarray, pre_logits: bool) -> np.ndarray:
+    def _run(self, batch: np.ndarray, pre_logits: bool, device: torch.device) -> torch.Tensor:
         name = FEATURES if pre_logits or not self.model.num_classes else LOGITS
         (out,) = self.session.run([name], {INPUT: batch})
-        return out
+        return torch.from_numpy(out).to(device)
 
     def build(self) -> Path:
         """Export (and quantize) the graph now if it is not cached yet, open it; returns the cached file."""

@@ -71,6 +71,10 @@ class InferenceEngine:
                 return self._compiled_forward(pre_logits)(x)
             return network.forward_head(network.forward_features(x), pre_logits=pre_logits)
 
+    def forward_images(self, images: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
+        """``images`` NCHW in [0, 1] (what ``irv2.Module`` is called with) → as ``forward``."""
+        return self.forward(2.0 * images - 1.0, pre_logits=pre_logits)
+
     @property
     def network(self) -> nn.Module:
         """The network ``forward`` runs now: the fused copy (rebuilt if the model changed) or the plain model."""
