@@ -1,0 +1,47 @@
+"""benchmarks/gpu_check.py, the prepared run for a session lent a GPU, run here in its CPU dry-run mode.
+
+CI has no GPU, so this cannot check CUDA itself: it checks that the script runs end to end and reports what
+it claims to (agreement with the float64 reference, the CLI against the CPU, the bench figures), so that a
+GPU session does not spend its few minutes on a broken script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_check_dry_run_on_cpu(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "IRV2_HOME": str(tmp_path / "home")}
+    command = [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--out", str(tmp_path), "--device", "cpu"]
+    done = subprocess.run([*command, "--quick"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+
+    agreement = {(row["dtype"], row["engine"]): row for row in report["agreement"]}
+    assert set(agreement) == {("float32", "fused"), ("float32", "plain"), ("bfloat16", "fused")}
+    for engine in ("fused", "plain"):
+        assert agreement["float32", engine]["within_1e-4"] is True
+        assert agreement["float32", engine]["relative_error"] < 1e-5
+    assert 1e-4 < agreement["bfloat16", "fused"]["relative_error"] < 5e-2  # rounded, but close
+
+    cli = report["cli"]
+    assert cli["photos"] == 4
+    assert cli["cpu float32"] == {"top1_agreement": 4, "max_top1_score_difference": 0.0}
+    assert cli["cpu bfloat16"]["top1_agreement"] >= 3
+
+    bench = report["bench"]
+    measured = {(row["dtype"], row["batch_size"]) for row in bench["results"]}
+    assert measured == {("float32", 1), ("float32", 8), ("bfloat16", 1), ("bfloat16", 8)}
+    assert all(row["images_per_s"] > 0 for row in bench["results"])
+    assert [row["images"] for row in bench["end_to_end"]] == [4, 4]
+    assert "bench_compiled" not in report  # --quick skips torch.compile
+
+    summary = json.loads(done.stdout)
+    assert summary["agreement"]["float32 fused"] == agreement["float32", "fused"]["relative_error"]
+    assert summary["best_images_per_s"]["bfloat16 fused"] > 0
