@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for gpu_check.json")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--quick", action="store_true", help="small sizes and no torch.compile: checks the script")
-    parser.add_argument("--photos", type=int, default=128, help="6 MP JPEGs for the end-to-end figures")
+    parser.add_argument("--photos", type=int, default=768, help="6 MP JPEGs for end to end (3 batches of 256)")
     parser.add_argument("--skip", action="append", default=[], choices=("agreement", "cli", "bench", "compiled"))
     args = parser.parse_args()
     device = torch.device(args.device)
