@@ -35,9 +35,14 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
     assert cli["cpu float32"] == {"top1_agreement": 4, "max_top1_score_difference": 0.0}
     assert cli["cpu bfloat16"]["top1_agreement"] >= 3
 
+    finetune = report["finetune"]
+    assert finetune["labels"] == ["blue", "red"] and finetune["logits_shape"] == [2, 2]
+    assert finetune["logits_finite"] and finetune["precision"] in ("bf16", "fp32")  # auto: what the CPU runs fast
+    assert len(finetune["history"]) == 1
+
     bench = report["bench"]
     measured = {(row["dtype"], row["batch_size"]) for row in bench["results"]}
-    assert measured == {("float32", 1), ("float32", 8), ("bfloat16", 1), ("bfloat16", 8)}
+    assert measured == {("float32", 1), ("float32", 2), ("bfloat16", 1), ("bfloat16", 2)}
     assert all(row["images_per_s"] > 0 for row in bench["results"])
     assert [row["images"] for row in bench["end_to_end"]] == [4, 4]
     assert "bench_compiled" not in report  # --quick skips torch.compile
