@@ -45,6 +45,7 @@ from PIL import Image
 import irv2
 from irv2.bench import BenchConfig, run_bench
 from irv2.bench.synthetic import calibrated_random_module, sample_photos
+from irv2.export.wrapper import relative_error
 
 FLOAT32_LIMIT = 1e-4  # irv2's exactness contract against the reference, in float32
 
@@ -64,36 +65,31 @@ def main() -> None:
         sys.exit("gpu_check: CUDA is not available here (use --device cpu --quick to check the script)")
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict = {"device": _device_name(device), "torch": torch.__version__, "irv2": irv2.__version__}
-    write = _writer(args.out / "gpu_check.json", report)
-    torch.backends.cudnn.benchmark = True
     with tempfile.TemporaryDirectory(prefix="irv2-gpu-check-") as scratch:
         scratch = Path(scratch)
         os.environ.setdefault("IRV2_HOME", str(scratch / "home"))
-        module = calibrated_random_module()
-        weights = irv2.save(module, scratch / "random-irv2")
+        weights = irv2.save(calibrated_random_module(), scratch / "random-irv2")
         photos = _write_photos(scratch / "photos", 4 if args.quick else args.photos)
-        if "agreement" not in args.skip:
-            report["agreement"] = _stage("agreement", lambda: agreement(weights, device, args.quick, args.skip))
-            write()
-        if "cli" not in args.skip:
-            report["cli"] = _stage("cli", lambda: cli_check(weights, photos, args.device))
-            write()
-        if "finetune" not in args.skip:
-            report["finetune"] = _stage("finetune", lambda: finetune_check(weights, scratch, args.device, args.quick))
-            write()
-        if "bench" not in args.skip:
-            report["bench"] = _stage("bench", lambda: bench(weights, photos, device, args.quick))
-            write()
-        if "compiled" not in args.skip and not args.quick:
-            report["bench_compiled"] = _stage("compiled", lambda: bench_compiled(weights, device))
-            write()
+        with_compile = not args.quick and "compiled" not in args.skip
+        stages = {
+            "agreement": lambda: agreement(weights, device, with_compile),
+            "cli": lambda: cli_check(weights, photos, args.device),
+            "finetune": lambda: finetune_check(weights, scratch, args.device, args.quick),
+            "bench": lambda: bench(weights, photos, device, args.quick),
+            "bench_compiled": lambda: bench_compiled(weights, device),
+        }
+        for name, run in stages.items():
+            if name in args.skip or (name == "bench_compiled" and not with_compile):
+                continue
+            report[name] = _stage(name, run)
+            _save(args.out / "gpu_check.json", report)
     summary = _summary(report)
     print(json.dumps(summary, indent=2))
     if summary["problems"]:
         sys.exit(1)
 
 
-def agreement(weights: Path, device: torch.device, quick: bool, skip: list[str]) -> list[dict]:
+def agreement(weights: Path, device: torch.device, with_compile: bool) -> list[dict]:
     """Logits of each mode on ``device`` against float64 on the CPU, on 2 photos and 6 noise images."""
     rng = np.random.default_rng(0)
     images = np.concatenate([sample_photos(), rng.random((6, 299, 299, 3), dtype=np.float32)])
@@ -105,14 +101,14 @@ def agreement(weights: Path, device: torch.device, quick: bool, skip: list[str])
     modes = [("float32", "fused"), ("float32", "plain"), ("bfloat16", "fused")]
     if device.type == "cuda":
         modes += [("tf32", "fused"), ("float16", "fused")]
-    if not quick and "compiled" not in skip:
+    if with_compile:
         modes.append(("bfloat16", "compiled"))
     rows = []
     for dtype, engine in modes:
         started = time.perf_counter()
         module = irv2.load(weights, device=device, dtype=dtype, fast=engine != "plain", compile=engine == "compiled")
         logits = module(images)
-        error = float(np.abs(logits - reference).max() / np.abs(reference).max())
+        error = relative_error(logits, reference)
         row = {
             "dtype": dtype,
             "engine": engine,
@@ -272,13 +268,11 @@ def _stage(name: str, run):
     return result
 
 
-def _writer(path: Path, report: dict):
-    def write() -> None:
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(report, indent=2))
-        partial.replace(path)
-
-    return write
+def _save(path: Path, report: dict) -> None:
+    """``report`` as JSON at ``path``, replaced whole (a run killed mid-write leaves the previous stage's)."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(report, indent=2))
+    partial.replace(path)
 
 
 def _summary(report: dict) -> dict:
