@@ -1,7 +1,8 @@
-"""irv2's own exception classes.
+"""Every exception irv2 raises on purpose, in one place.
 
-Every failure a user can cause (a bad file, a wrong handle, an unreadable image) surfaces as one of these,
-with a message that names the file and the problem, so callers can catch ``irv2.Irv2Error`` alone.
+Each failure a user can cause (a bad file, a wrong handle, an unreadable image, a missing extra, a bad
+request to the server) surfaces as a subclass of :class:`Irv2Error`, with a message that names the file,
+option or input at fault and says what to do, so callers can catch ``irv2.Irv2Error`` alone.
 """
 
 from __future__ import annotations
@@ -47,5 +48,72 @@ class DatasetError(Irv2Error):
 
 
 class JobError(Irv2Error):
-    """A batch job cannot write its output: it holds another job's work, it is not irv2's, or the Parquet
-    support (pyarrow) is missing. The message names the output and says how to go on."""
+    """A batch job cannot write its output: it holds another job's work, it is not irv2's, or it was started
+    with other settings. The message names the output (and the setting that changed) and says how to go on."""
+
+
+class OptionError(Irv2Error, ValueError):
+    """An option value irv2 cannot use; the message starts with the option's name (``batch_size must ...``).
+    A ``ValueError`` too, as callers of ``irv2.finetune`` expect; its own class so that the command line can
+    tell it (a usage error, exit status 2) from a failure inside a run."""
+
+
+class MissingDependencyError(Irv2Error, ImportError):
+    """An optional capability needs a package that is not installed; the message names the pip extra
+    (``pip install 'irv2[onnx]'``). An ``ImportError`` too, so code that guards imports catches it."""
+
+
+class ExportError(Irv2Error):
+    """An export could not be made, or did not reproduce irv2's outputs; nothing was written."""
+
+
+class OutputExistsError(ExportError):
+    """The destination exists and replacing it was not asked for (``overwrite=True``, ``--force``)."""
+
+
+class CommandError(Irv2Error):
+    """A command-line failure to report as ``irv2: error: <message>`` on stderr, without a traceback;
+    ``status`` is the exit status (1 for a failure while running, 2 for a usage error)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RequestError(Irv2Error):
+    """A request the server refuses; ``status`` is the HTTP status (400 unless said otherwise).
+
+    Protocol parsers and the batcher raise these; one middleware turns each into ``{"error": "..."}``
+    with its status, so no handler builds an error response itself.
+    """
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class NotFound(RequestError):
+    """An unknown model name or version (404)."""
+
+    status = 404
+
+
+class PayloadTooLarge(RequestError):
+    """A body over ``max_request_bytes`` or more images than ``max_instances`` (413)."""
+
+    status = 413
+
+
+class QueueFull(RequestError):
+    """The bounded queue has no room for the request's images (503, with ``Retry-After``)."""
+
+    status = 503
+
+
+class ShuttingDown(RequestError):
+    """The server is draining after SIGTERM and takes no new work (503)."""
+
+    status = 503

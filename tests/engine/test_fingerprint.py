@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from irv2.engine.fingerprint import model_fingerprint
+from irv2.engine.fingerprint import model_fingerprint, weights_sha256
 
 
 def _model() -> nn.Module:
@@ -70,3 +70,39 @@ def test_modules_built_elsewhere_keep_the_fingerprint():
     before = model_fingerprint(model)
     _model(), nn.Linear(3, 3)
     assert model_fingerprint(model) == before
+
+
+def test_a_loaded_module_leaves_no_global_hooks_in_torch(weights_dir, batch):
+    """A library must not change torch's process-wide state: after a load and calls on every engine that
+    watches the weights, nn.Module's global registration and forward hooks are as torch left them."""
+    from torch.nn.modules import module as torch_module
+
+    import irv2
+
+    tables = [name for name in vars(torch_module) if name.startswith("_global_") and name.endswith("hooks")]
+    assert tables, "torch keeps its global nn.Module hooks elsewhere now: update this test"
+    before = {name: dict(getattr(torch_module, name)) for name in tables}
+    for engine in ("torch", "torchscript"):
+        module = irv2.load(weights_dir, engine=engine)
+        module(batch[:1])
+        module.model.classif.bias.data += 1  # a change the engine must notice, without any hook
+        module(batch[:1])
+    after = {name: dict(getattr(torch_module, name)) for name in tables}
+    assert after == before
+
+
+def test_weights_digest_follows_the_values_not_the_storage():
+    model = _model()
+    digest = weights_sha256(model)
+    assert len(digest) == 64 and weights_sha256(_copy(model)) == digest
+    model.double()  # the same values in another precision: the same weights
+    assert weights_sha256(model) == digest
+    with torch.no_grad():
+        model[2][1].bias[0] += 1
+    assert weights_sha256(model) != digest
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    twin = _model()
+    twin.load_state_dict(model.state_dict())
+    return twin

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from ..errors import CheckpointError
+from ..extras import require_extra
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -26,10 +27,9 @@ def is_hdf5(path: str | os.PathLike[str]) -> bool:
 
 def read_keras_h5(path: str | os.PathLike[str]) -> dict[str, list[np.ndarray]]:
     """``{layer name: [weights in the layer's order]}`` for every layer that has weights."""
-    try:
-        import h5py
-    except ImportError:
-        raise CheckpointError(path, "reading Keras .h5 weights needs h5py: pip install 'irv2[keras]'") from None
+    require_extra("keras", f"{path}: reading Keras .h5 weights")
+    import h5py
+
     try:
         with h5py.File(path, "r") as f:
             root = f.get("model_weights", f)
