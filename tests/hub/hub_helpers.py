@@ -2,18 +2,24 @@
 
 The server listens on 127.0.0.1 only (the hub tests never touch any other address). Each path is a
 ``Route``: the bytes to serve and how to misbehave (an error status, a wrong or truncated body, a stall,
-no Range support). The server records every request so tests can count downloads and read headers.
+no Range support), or a redirect elsewhere. The server records every request so tests can count downloads
+and read headers. Several servers (each its own port, so its own origin; optionally named ``localhost`` or
+speaking TLS) let redirects cross hosts the way tfhub.dev -> Kaggle -> storage does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import shutil
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 from irv2.hub import Source
+from irv2.hub.cache import part_path
 
 
 @dataclass
@@ -25,6 +31,11 @@ class Route:
     stall_s: float = 0.0  # sleep this long before answering at all
     stall_after: int | None = None  # send this many body bytes, then sleep stall_s
     chunk_delay_s: float = 0.0  # pause between 64 KiB chunks (makes downloads overlap)
+    location: str | None = None  # answer ``status`` (a 3xx) with this Location header, absolute or relative
+
+
+def redirect(location: str, status: int = 302) -> Route:
+    return Route(b"", status=status, location=location)
 
 
 @dataclass
@@ -32,6 +43,7 @@ class Request:
     path: str
     range: str | None
     user_agent: str | None
+    host: str | None = None
 
 
 @dataclass
@@ -55,10 +67,17 @@ def handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
-            server.requests.append(Request(path, self.headers.get("Range"), self.headers.get("User-Agent")))
+            headers = self.headers
+            server.requests.append(Request(path, headers.get("Range"), headers.get("User-Agent"), headers.get("Host")))
             route = server.routes.get(path)
             if route is None:
                 self.send_error(404)
+                return
+            if route.location is not None:
+                self.send_response(route.status)
+                self.send_header("Location", route.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             if route.status != 200:
                 self.send_error(route.status)
@@ -109,6 +128,14 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def write_part(source: Source, data: bytes) -> Path:
+    """Leave ``data`` as the interrupted download of ``source`` (its ``.part`` file); returns its path."""
+    part = part_path(source)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(data)
+    return part
+
+
 def make_source(urls: list[str], checksum: str | None, *, name: str = "test-weights", size: int | None = None):
     return Source(
         name=name,
@@ -121,3 +148,21 @@ def make_source(urls: list[str], checksum: str | None, *, name: str = "test-weig
         num_classes=1001,
         label_offset=0,
     )
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path] | None:
+    """``(certificate, key)`` for 127.0.0.1, made by the openssl command; None where it is not installed."""
+    if shutil.which("openssl") is None:
+        return None
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"),
+            *("-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key

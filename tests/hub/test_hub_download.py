@@ -7,7 +7,7 @@ import socket
 import time
 
 import pytest
-from hub_helpers import Route, make_source, md5, sha256
+from hub_helpers import Route, make_source, md5, sha256, write_part
 
 from irv2.errors import DownloadError, HandleError
 from irv2.hub import artifact_path, fetch, fetch_handle, record_path
@@ -97,9 +97,7 @@ def test_truncated_transfer_without_range_support_deletes_part(server, payload):
 def test_resume_of_existing_part_with_range(server, payload):
     server.routes["/w"] = Route(payload)
     source = make_source([server.url("/w")], sha256(payload))
-    part = part_path(source)
-    part.parent.mkdir(parents=True)
-    part.write_bytes(payload[:123_456])
+    write_part(source, payload[:123_456])
     assert fetch(source, progress=False).read_bytes() == payload
     assert [r.range for r in server.requests] == ["bytes=123456-"]
 
@@ -107,9 +105,7 @@ def test_resume_of_existing_part_with_range(server, payload):
 def test_part_is_restarted_when_server_ignores_range(server, payload):
     server.routes["/w"] = Route(payload, ranges=False)
     source = make_source([server.url("/w")], sha256(payload))
-    part = part_path(source)
-    part.parent.mkdir(parents=True)
-    part.write_bytes(b"garbage that must not be kept")
+    write_part(source, b"garbage that must not be kept")
     assert fetch(source, progress=False).read_bytes() == payload
     assert server.count() == 1
 
@@ -117,9 +113,7 @@ def test_part_is_restarted_when_server_ignores_range(server, payload):
 def test_part_longer_than_the_file_is_restarted_after_416(server, payload):
     server.routes["/w"] = Route(payload)
     source = make_source([server.url("/w")], sha256(payload))
-    part = part_path(source)
-    part.parent.mkdir(parents=True)
-    part.write_bytes(b"\0" * (len(payload) + 10))
+    write_part(source, b"\0" * (len(payload) + 10))
     assert fetch(source, progress=False).read_bytes() == payload
     assert [r.range for r in server.requests] == [f"bytes={len(payload) + 10}-", None]
 
@@ -127,9 +121,7 @@ def test_part_longer_than_the_file_is_restarted_after_416(server, payload):
 def test_corrupt_part_is_dropped_after_checksum_failure_and_next_fetch_succeeds(server, payload):
     server.routes["/w"] = Route(payload)
     source = make_source([server.url("/w")], md5(payload))
-    part = part_path(source)
-    part.parent.mkdir(parents=True)
-    part.write_bytes(b"\0" * 1000)  # wrong prefix: the resumed file cannot verify
+    part = write_part(source, b"\0" * 1000)  # wrong prefix: the resumed file cannot verify
     with pytest.raises(DownloadError, match="checksum mismatch"):
         fetch(source, progress=False)
     assert not part.exists()

@@ -67,6 +67,67 @@ def test_every_alias_form_resolves(handle, name):
     assert resolve_source(handle).name == name
 
 
+KAGGLE_MODEL = "google/inception-resnet-v2"
+
+
+def _kaggle_forms(variation: str) -> list[str]:
+    """Every way Kaggle Models (where tfhub.dev redirects since November 2023) spells one model version."""
+    short = f"https://www.kaggle.com/models/{KAGGLE_MODEL}/TensorFlow1/{variation}/1"
+    long = f"https://www.kaggle.com/models/{KAGGLE_MODEL}/frameworks/TensorFlow1/variations/{variation}/versions/1"
+    return [
+        short,
+        long,
+        short + "/",
+        short.replace("https://", "http://"),
+        short.replace("www.kaggle.com", "kaggle.com"),
+        short.removeprefix("https://"),  # pasted from an address bar that hides the scheme
+        short.removeprefix("https://www."),
+        long.removeprefix("https://"),
+        long + "?tfhub-redirect=true",  # as tfhub.dev's redirect lands
+        short + "?tf-hub-format=compressed",  # as tensorflow_hub fetches it
+        long.replace("frameworks", "Frameworks").upper(),
+        f"{KAGGLE_MODEL}/tensorFlow1/{variation}/1",  # Kaggle's model handle, as its pages write it
+        f"{KAGGLE_MODEL}/TensorFlow1/{variation}/1",
+        f"{KAGGLE_MODEL}/tensorflow1/{variation}/1",
+        f" {KAGGLE_MODEL}/tensorFlow1/{variation}/1/ ",
+        f"https://www.kaggle.com/api/v1/models/{KAGGLE_MODEL}/tensorFlow1/{variation}/1/download",
+        f"tfhub.dev/google/imagenet/inception_resnet_v2/{variation.replace('-', '_')}/1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("handle", "name"),
+    [(h, "tfhub-classification-1") for h in _kaggle_forms("classification")]
+    + [(h, "tfhub-feature-vector-1") for h in _kaggle_forms("feature-vector")],
+)
+def test_kaggle_models_handles_resolve_offline_to_the_tf_hub_records(handle, name, monkeypatch):
+    monkeypatch.setenv("IRV2_OFFLINE", "1")  # resolving is a table look-up: no network, no server
+    assert find_source(handle).name == name
+    source = resolve_source(handle)
+    assert source.name == name
+    assert artifact_path(source).parent.name == name  # one cache folder, whatever the spelling
+
+
+@pytest.mark.parametrize(
+    "handle",
+    [
+        f"{KAGGLE_MODEL}/tensorFlow1/feature_vector/1",  # Kaggle spells the variation with a hyphen
+        f"{KAGGLE_MODEL}/tensorFlow1/classification/2",
+        f"{KAGGLE_MODEL}/tensorFlow2/classification/1",
+        f"www.kaggle.com/models/{KAGGLE_MODEL}/TensorFlow1/classification/2",
+        f"example.org/models/{KAGGLE_MODEL}/TensorFlow1/classification/1",
+    ],
+)
+def test_near_miss_kaggle_handles_resolve_to_nothing(handle):
+    assert find_source(handle) is None
+
+
+def test_the_long_kaggle_path_is_shortened_on_kaggle_only():
+    url = f"https://example.org/models/{KAGGLE_MODEL}/frameworks/TensorFlow1/variations/classification/versions/1"
+    assert find_source(url) is None
+    assert resolve_source(url).name.startswith("url-")  # an ad-hoc download, not the registered module
+
+
 @pytest.mark.parametrize(
     "handle", ["resnet50", "google/imagenet/inception_v3/classification/1", "", "model.safetensors"]
 )
@@ -82,6 +143,9 @@ def test_default_source_is_the_tfhub_classification_module():
     assert source.name == "tfhub-classification-1"
     assert source.urls[0] == CLASSIFICATION + "?tf-hub-format=compressed"
     assert source.urls[1].startswith("https://storage.googleapis.com/tfhub-modules/")
+    assert source.urls[2] == (
+        "https://www.kaggle.com/api/v1/models/google/inception-resnet-v2/tensorFlow1/classification/1/download"
+    )
     assert (source.num_classes, source.label_offset, source.format) == (1001, 0, "tf-hub-module-tar")
     assert source.checksum is None  # nothing is published: trust on first use
     assert dict(source.preprocessing) == {
@@ -108,6 +172,9 @@ def test_known_checksums_and_facts():
     assert by_name["keras-imagenet"].filename == KERAS_FILE
     assert [u.split("/")[2] for u in by_name["keras-imagenet"].urls] == ["storage.googleapis.com", "github.com"]
     assert by_name["tfhub-feature-vector-1"].num_classes == 0
+    assert (
+        by_name["tfhub-feature-vector-1"].urls[2].endswith("/inception-resnet-v2/tensorFlow1/feature-vector/1/download")
+    )
     assert by_name["timm-tf-in1k"].preprocessing["crop_pct"] == 0.8975
     assert by_name["timm-tf-in1k"].preprocessing["interpolation"] == "bicubic"
     assert by_name["timm-tf-in1k"].format == "safetensors"

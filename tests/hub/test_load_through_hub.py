@@ -12,7 +12,8 @@ from hub_helpers import Route, md5, sha256
 from safetensors.torch import save
 
 import irv2
-from irv2.hub import registry
+from irv2.api.module import CLASSIFICATION, FEATURE_VECTOR, Module, ModuleInfo
+from irv2.hub import module_cache_dir, registry, resolve_source
 from irv2.model import InceptionResNetV2
 
 
@@ -107,6 +108,31 @@ def test_offline_without_cache_says_what_to_do(irv2_home, monkeypatch):
     assert "tfhub-classification-1" in message or "classification" in message
     assert str(irv2_home) in message  # where to put the file
     assert "path of a local copy to irv2.load" in message
+
+
+def test_kaggle_handles_load_the_cached_tf_hub_modules_offline(irv2_home, monkeypatch):
+    """Kaggle Models' spellings of both TF-Hub modules find the converted module cached under the record's
+    name, offline. Both records are cached, with different heads, so a handle that resolved to the other
+    module would load 1001 classes where 0 are due, or the reverse."""
+    for record, num_classes in (("tfhub-classification-1", 1001), ("tfhub-feature-vector-1", 0)):
+        net = InceptionResNetV2(num_classes=num_classes, aux_logits=False).eval()
+        signature = CLASSIFICATION if num_classes else FEATURE_VECTOR
+        info = ModuleInfo(num_classes, irv2.labels() if num_classes else None, default_signature=signature)
+        irv2.save(Module(net, info), module_cache_dir(resolve_source(record)))
+    monkeypatch.setenv("IRV2_OFFLINE", "1")
+    for variation, record, num_classes in (
+        ("classification", "tfhub-classification-1", 1001),
+        ("feature-vector", "tfhub-feature-vector-1", 0),
+    ):
+        for handle in (
+            f"https://www.kaggle.com/models/google/inception-resnet-v2/TensorFlow1/{variation}/1",
+            f"https://www.kaggle.com/models/google/inception-resnet-v2/frameworks/TensorFlow1/variations/{variation}/versions/1",
+            f"google/inception-resnet-v2/tensorFlow1/{variation}/1",
+        ):
+            module = irv2.load(handle, engine="plain")
+            assert module.num_classes == num_classes, handle
+            assert module.info.provenance["loaded_from"] == str(irv2_home / "modules" / record), handle
+    assert not (irv2_home / "downloads").exists()  # nothing was fetched, nothing was even tried
 
 
 def test_unknown_handle(irv2_home):

@@ -3,7 +3,7 @@
 Layout under ``irv2_home()``::
 
     downloads/<source name>/<filename>          the verified artifact, exactly as downloaded
-    downloads/<source name>/<filename>.json     its record: url, checksum verified, size, time
+    downloads/<source name>/<filename>.json     its record: url, where redirects led, checksum, size, time
     downloads/<source name>/<filename>.part     an interrupted download (resumed when the server allows)
     downloads/<source name>/<filename>.lock     the inter-process lock (see ``lock.py``)
     modules/<source name>/                      converted native modules (written by ``irv2.api``, not here)
@@ -14,14 +14,14 @@ on the first download (trust on first use) and every later use is checked agains
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text
+from ..clock import utc_now
 from .registry import Source, parse_checksum
 
 RECORD_SUFFIX = ".json"
@@ -84,6 +84,7 @@ class CacheRecord:
     size_bytes: int
     sha256: str | None
     downloaded_at: str | None
+    redirected_to: str | None = None  # where redirects from ``url`` led (no query), None without redirects
 
 
 def read_record(source: Source) -> CacheRecord | None:
@@ -99,6 +100,7 @@ def read_record(source: Source) -> CacheRecord | None:
             size_bytes=int(data["size_bytes"]),
             sha256=data.get("sha256"),
             downloaded_at=data.get("downloaded_at"),
+            redirected_to=data.get("redirected_to"),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -110,24 +112,12 @@ def write_record(source: Source, record: CacheRecord) -> None:
         "source": source.name,
         "filename": source.filename,
         "url": record.url,
+        "redirected_to": record.redirected_to,
         "checksum": record.checksum,
         "checksum_origin": record.checksum_origin,
         "sha256": record.sha256,
         "size_bytes": record.size_bytes,
         "downloaded_at": record.downloaded_at,
-        "verified_at": _now(),
+        "verified_at": utc_now(),
     }
-    path = record_path(source)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    write_text(record_path(source), json.dumps(data, indent=2) + "\n")

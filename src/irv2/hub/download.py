@@ -11,6 +11,10 @@ Policies:
     * A cached file that fails verification (corrupted or tampered with) is downloaded again and replaced;
       offline, it is an error that names the file. It is never used.
     * Every socket operation times out after ``timeout`` seconds: a stalled server fails, it never hangs.
+    * Redirects (tfhub.dev -> Kaggle -> storage) are followed by ``redirects.py``'s policy: a bounded chain, no
+      loop, no https -> http; a refused chain is that URL's failure and the next mirror is tried. The record
+      keeps the URL tried (whatever the handle's spelling, the cache folder is the source's name) and, after
+      redirects, where the file came from.
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ import os
 import re
 import socket
 import sys
-import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..clock import utc_now
 from ..errors import DownloadError
+from ..progress import byte_bar
 from .cache import (
     ORIGIN_FIRST_USE,
     ORIGIN_PUBLISHED,
@@ -42,6 +48,7 @@ from .cache import (
     write_record,
 )
 from .lock import FileLock
+from .redirects import RedirectRefused, opener
 from .registry import Source, parse_checksum, resolve_source
 
 CHUNK_BYTES = 1 << 20
@@ -150,12 +157,20 @@ def _record(
     digests: dict[str, str],
     size: int,
     previous: CacheRecord | None = None,
+    final_url: str | None = None,
 ) -> None:
+    """Write the record; ``final_url`` is where redirects led from ``url`` (kept without its query: signed
+    storage URLs carry short-lived credentials there). A re-recorded file keeps its previous origin."""
     if source.checksum:
         checksum, origin = source.checksum, ORIGIN_PUBLISHED
     else:
         checksum, origin = expected or f"sha256:{digests['sha256']}", ORIGIN_FIRST_USE
-    downloaded_at = None if previous is None or url != previous.url else previous.downloaded_at
+    kept = previous if previous is not None and url == previous.url else None
+    downloaded_at = kept.downloaded_at if kept else None
+    if final_url is None:
+        redirected_to = kept.redirected_to if kept else None
+    else:
+        redirected_to = None if final_url == url else _without_query(final_url)
     write_record(
         source,
         CacheRecord(
@@ -164,7 +179,8 @@ def _record(
             checksum_origin=origin,
             size_bytes=size,
             sha256=digests["sha256"],
-            downloaded_at=downloaded_at or _now(),
+            downloaded_at=downloaded_at or utc_now(),
+            redirected_to=redirected_to,
         ),
     )
 
@@ -204,13 +220,13 @@ def _download(
     failures: list[tuple[str, _Failure]] = []
     for url in source.urls:
         try:
-            digests, size = _transfer(url, part, expected, timeout=timeout, show=show, label=source.filename)
+            digests, size, final_url = _transfer(url, part, expected, timeout=timeout, show=show, label=source.filename)
             _verify_download(source, url, part, expected, digests, size)
         except _Failure as failure:
             failures.append((url, failure))
             continue
         os.replace(part, final)
-        _record(source, url, expected, digests, size)
+        _record(source, url, expected, digests, size, final_url=final_url)
         return final
     listing = "\n".join(f"  {url}: {failure}" for url, failure in failures)
     if all(failure.unreachable for _, failure in failures):
@@ -244,21 +260,25 @@ def _verify_download(
 
 def _transfer(
     url: str, part: Path, expected: str | None, *, timeout: float, show: bool, label: str, _retry: bool = True
-) -> tuple[dict[str, str], int]:
-    """Stream ``url`` into ``part`` (resuming it when possible); returns the digests and size of ``part``."""
+) -> tuple[dict[str, str], int, str]:
+    """Stream ``url`` into ``part`` (resuming it when possible); returns the digests and size of ``part``
+    and the URL that answered after redirects."""
     offset = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": _user_agent(), "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = opener().open(request, timeout=timeout)
+    except RedirectRefused as refused:
+        raise _Failure(str(refused)) from None
     except urllib.error.HTTPError as error:
         error.close()
         if error.code == 416 and offset and _retry:  # the .part does not fit this server's file: start over
             part.unlink(missing_ok=True)
             return _transfer(url, part, expected, timeout=timeout, show=show, label=label, _retry=False)
-        raise _Failure(f"HTTP {error.code} {error.reason}") from None
+        where = f" from {_without_query(error.geturl())} (redirected)" if error.geturl() != url else ""
+        raise _Failure(f"HTTP {error.code} {error.reason}{where}") from None
     except urllib.error.URLError as error:
         raise _Failure(_reason_text(error.reason), unreachable=_is_unreachable(error.reason)) from None
     except (OSError, http.client.HTTPException) as error:
@@ -289,7 +309,7 @@ def _transfer(
         with f:
             if offset:
                 _hash_prefix(part, offset, hashers)
-            bar = _Progress(label, total, offset) if show else None
+            bar = byte_bar(total, desc=label, initial=offset, show=True) if show else None
             received = 0
             try:
                 while True:
@@ -308,7 +328,7 @@ def _transfer(
                         h.update(chunk)
                     received += len(chunk)
                     if bar:
-                        bar.update(offset + received)
+                        bar.update(len(chunk))
                 if length is not None and received < length:
                     raise _Failure(f"truncated transfer: got {offset + received} of {offset + length} bytes")
                 f.flush()
@@ -321,7 +341,7 @@ def _transfer(
             finally:
                 if bar:
                     bar.close()
-    return {name: h.hexdigest() for name, h in hashers.items()}, offset + received
+    return {name: h.hexdigest() for name, h in hashers.items()}, offset + received, response.geturl()
 
 
 def _hash_prefix(part: Path, size: int, hashers: dict[str, Any]) -> None:
@@ -339,6 +359,10 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
         return None, None
     total = match.group(3)
     return int(match.group(1)), None if total == "*" else int(total)
+
+
+def _without_query(url: str) -> str:
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(query="", fragment=""))
 
 
 def _int_header(value: str | None) -> int | None:
@@ -411,39 +435,6 @@ def _show_progress(progress: bool | None) -> bool:
         return False
 
 
-class _Progress:
-    """One self-overwriting line on stderr: bytes, percentage and speed, redrawn at most 10 times a second."""
-
-    def __init__(self, label: str, total: int | None, start: int) -> None:
-        self.label, self.total, self.start = label, total, start
-        self.began = self.last = time.monotonic()
-        self.done = start
-        self._draw()
-
-    def update(self, done: int) -> None:
-        self.done = done
-        now = time.monotonic()
-        if now - self.last >= 0.1:
-            self.last = now
-            self._draw()
-
-    def close(self) -> None:
-        self._draw()
-        sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    def _draw(self) -> None:
-        elapsed = max(time.monotonic() - self.began, 1e-6)
-        rate = (self.done - self.start) / elapsed / 1e6
-        size = f"{self.done / 1e6:.1f}"
-        if self.total:
-            size += f"/{self.total / 1e6:.1f} MB {100 * self.done / self.total:3.0f}%"
-        else:
-            size += " MB"
-        sys.stderr.write(f"\rirv2: {self.label} {size} {rate:.1f} MB/s\033[K")
-        sys.stderr.flush()
-
-
 @functools.cache
 def _user_agent() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -452,9 +443,3 @@ def _user_agent() -> str:
         return f"irv2/{version('irv2')}"
     except PackageNotFoundError:
         return "irv2/unknown"
-
-
-def _now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

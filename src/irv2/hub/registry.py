@@ -2,8 +2,9 @@
 
 A handle names a source by its ``name``, by one of its ``aliases`` or by one of its ``urls``. Handles are
 compared after normalising (see ``normalise_handle``), so ``http://`` vs ``https://``, a trailing slash, a
-``?tf-hub-format=compressed`` query and letter case do not matter. Any other http(s) URL becomes an ad-hoc
-source with no published checksum (``source_for_url``).
+``?tf-hub-format=compressed`` query and letter case do not matter, and Kaggle Models' spellings of one model
+version (where tfhub.dev has redirected since November 2023) are one handle. Any other http(s) URL becomes an
+ad-hoc source with no published checksum (``source_for_url``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 from ..errors import HandleError
 
 REGISTRY_FILE = "registry.json"
-CHECKSUM_ALGORITHMS = ("md5", "sha256")
 FORMAT_AUTO = "auto"
 
 
@@ -120,14 +120,39 @@ def is_url(handle: str) -> bool:
     return handle.strip().lower().startswith(("http://", "https://"))
 
 
+# tensorflow_hub fetches any http handle with ?tf-hub-format=compressed appended, and tfhub.dev's redirect to
+# Kaggle adds ?tfhub-redirect=true: users paste both, and neither changes which module is meant.
+_SAME_MODULE = ("tf-hub-format", "tfhub-redirect")
+# A browser's address bar hides the scheme, so these are pasted without one. Only hosts that serve weights:
+# a bare "name.ext" (a file stem such as "inception_resnet_v2.tf_in1k") must stay a name, not become a URL.
+_SCHEMELESS_HOSTS = ("tfhub.dev/", "kaggle.com/", "www.kaggle.com/")
+_KAGGLE_HOSTS = ("www.kaggle.com", "kaggle.com")
+_KAGGLE_LONG_PATH = re.compile(
+    r"/models/([^/]+)/([^/]+)/frameworks/([^/]+)/variations/([^/]+)/versions/([^/]+)/?", re.IGNORECASE
+)
+
+
 def normalise_handle(handle: str) -> str:
     """The comparison form of a handle: lower case, ``https://`` for any http(s) URL, no trailing slash and
-    no ``tf-hub-format`` query (TF-Hub's ``?tf-hub-format=compressed`` names the same module)."""
+    no ``tf-hub-format`` or ``tfhub-redirect`` query (they name the same module).
+
+    Kaggle Models URLs are also brought to one form: ``kaggle.com`` is ``www.kaggle.com``, and the long path
+    ``/models/<owner>/<model>/frameworks/<f>/variations/<v>/versions/<n>`` is the short ``/models/<owner>/
+    <model>/<f>/<v>/<n>``. ``tfhub.dev/...`` and ``[www.]kaggle.com/...`` without a scheme count as https URLs.
+    """
     text = handle.strip()
+    if text.lower().startswith(_SCHEMELESS_HOSTS):
+        text = "https://" + text
     if is_url(text):
         parts = urllib.parse.urlsplit(text)
-        query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k != "tf-hub-format"]
-        text = urllib.parse.urlunsplit(("https", parts.netloc, parts.path, urllib.parse.urlencode(query), ""))
+        pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        query = [(k, v) for k, v in pairs if k not in _SAME_MODULE]
+        host, path = parts.netloc.lower(), parts.path
+        if host in _KAGGLE_HOSTS:
+            host = _KAGGLE_HOSTS[0]
+            if long_form := _KAGGLE_LONG_PATH.fullmatch(path):
+                path = "/models/" + "/".join(long_form.groups())
+        text = urllib.parse.urlunsplit(("https", host, path, urllib.parse.urlencode(query), ""))
     return text.rstrip("/").lower()
 
 
