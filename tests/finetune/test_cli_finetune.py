@@ -108,8 +108,8 @@ def test_full_mode_runs_and_saves_a_loadable_module(tmp_path, small_dir, start_w
         "--batch-size",
         4,
         "--color-jitter",
-        "--precision",
-        "fp32",
+        "--dtype",
+        "float32",
     )
     assert result.returncode == 0, result.stderr
     assert "epoch 1/1" in result.stderr and "saved the module" in result.stderr
@@ -118,7 +118,8 @@ def test_full_mode_runs_and_saves_a_loadable_module(tmp_path, small_dir, start_w
     # At 96 px the AuxLogits head cannot run (it needs 299 px); it is dropped, not saved untrained.
     assert module.model.aux_logits is None
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["mode"] == "full" and metrics["precision"] == "fp32" and not metrics["aux_logits"]
+    assert metrics["mode"] == "full" and metrics["dtype"] == "float32" and not metrics["aux_logits"]
+    assert metrics["precision"] == "fp32"  # the key and value before "dtype", kept for older readers
     assert len(metrics["history"]) == 1 and np.isfinite(metrics["history"][0]["train_loss"])
     assert module(np.random.default_rng(0).random((2, 96, 96, 3), np.float32)).shape == (2, 3)
 
@@ -134,3 +135,20 @@ def test_errors_are_one_line_with_exit_status(tmp_path, small_dir, start_weights
     assert usage.returncode == 2 and "--blocks" in usage.stderr and "between 1 and 49" in usage.stderr
     missing = run_irv2("finetune", "--out", tmp_path / "o")
     assert missing.returncode == 2 and "--data" in missing.stderr
+    dtype = run_irv2("finetune", "--data", small_dir, "--out", tmp_path / "o", "--dtype", "float16")
+    assert dtype.returncode == 2 and "--dtype: invalid choice: 'float16'" in dtype.stderr
+
+
+def test_precision_is_a_deprecated_name_of_dtype(tmp_path, small_dir, start_weights):
+    (small_dir / "empty_class").mkdir()  # so that the run stops right after the options were taken
+    old = run_irv2("finetune", "--data", small_dir, "--out", tmp_path / "o", "-w", start_weights, "--precision", "bf16")
+    assert old.returncode == 1
+    warning, error = old.stderr.splitlines()
+    assert warning == "irv2: warning: --precision is deprecated; use --dtype bfloat16"
+    assert error.startswith("irv2: error: ") and "empty_class" in error
+    both = run_irv2("finetune", "--data", small_dir, "--out", tmp_path / "o", "--dtype", "fp32", "--precision", "bf16")
+    assert (
+        both.returncode == 2
+        and both.stderr == "irv2: error: --precision is the old name of --dtype; give --dtype only\n"
+    )
+    assert "--precision" not in run_irv2("finetune", "--help").stdout  # hidden

@@ -10,17 +10,23 @@ from PIL import Image
 from shapes import CLASSES
 
 import irv2
-from irv2.finetune.checkpoint import load_checkpoint
+from irv2.finetune.checkpoint import load_checkpoint, save_checkpoint
 
 # Tiny runs: 96 px (the smallest comfortable size), fp32 so the numbers do not depend on the CPU.
-FAST = {"image_size": 96, "batch_size": 8, "precision": "fp32", "quiet": True}
+FAST = {"image_size": 96, "batch_size": 8, "dtype": "float32", "quiet": True}
 
 
 def test_resume_continues_at_the_next_epoch_with_history(tmp_path, small_dir, start_weights, capsys):
     out = tmp_path / "out"
     _, first = irv2.finetune(small_dir, out, weights=start_weights, epochs=1, **FAST)
     assert [h["epoch"] for h in first] == [1]
-    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["epoch"] == 1 and state["config"]["dtype"] == "float32"
+    # A checkpoint of an earlier irv2 names the options as it did (precision, sync_bn): it still resumes.
+    options = state["config"]
+    options["precision"] = {"float32": "fp32"}[options.pop("dtype")]
+    options["sync_bn"] = False
+    save_checkpoint(out / "checkpoint.pt", {k: v for k, v in state.items() if k not in ("format", "version")})
     options = {**FAST, "quiet": False}
     module, history = irv2.finetune(small_dir, out, weights=start_weights, epochs=2, resume=True, **options)
     notes = capsys.readouterr().err

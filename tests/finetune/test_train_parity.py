@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import irv2
+from irv2.api.load import set_train_mode
 from irv2.api.module import Module, ModuleInfo
 from irv2.weights.slim_names import tensor_map
 
@@ -46,7 +47,8 @@ def irv2_after_one_step(tmp_path_factory, slim_weights, photos):
     expected = {k: v.shape for k, v in model.state_dict().items()}
     model.load_state_dict(slim_to_state_dict(slim_weights, expected, layout=layout).state_dict)
     path = irv2.save(Module(model.eval(), ModuleInfo(1001, irv2.labels())), tmp_path_factory.mktemp("w") / "m")
-    module = irv2.load(path, tags={"train"}, batch_norm_momentum=DECAY, dropout_rate=0.0)
+    module = irv2.load(path, tags={"train"})
+    set_train_mode(module.model, batch_norm_momentum=DECAY, dropout_rate=0.0)
     logits = module(torch.from_numpy(photos))
     return module, logits.detach().numpy()
 

@@ -1,4 +1,4 @@
-"""The parts of a run, one at a time: what trains in each mode, heads, optimizers and schedule, precision,
+"""The parts of a run, one at a time: what trains in each mode, heads, optimizers and schedule, dtype,
 options, the API's signature, checkpoints and reports (fast; no full training run)."""
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from torch.utils.data import DataLoader
 
 import irv2
 from irv2.api.load import set_train_mode
-from irv2.finetune import FinetuneConfig
+from irv2.errors import OptionError
+from irv2.finetune import FinetuneConfig, session
 from irv2.finetune import precision as precision_module
+from irv2.finetune.batches import GlobalBatches
 from irv2.finetune.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from irv2.finetune.data import DataSplit, Sample
-from irv2.finetune.datasets import TensorPairDataset
+from irv2.finetune.datasets import IndexedDataset, TensorPairDataset
 from irv2.finetune.distributed import Distributed
 from irv2.finetune.freeze import NUM_UNITS, backbone_units, parameter_groups, plan_training
 from irv2.finetune.heads import aux_head_fits, replace_heads
@@ -175,15 +177,18 @@ def test_tf_rmsprop_update_rule():
     assert make_optimizer("sgd", [{"params": [parameter]}], 0.1).defaults["momentum"] == 0.9
 
 
-def test_precision_choice(monkeypatch):
+def test_autocast_dtype_choice(monkeypatch):
     cpu = torch.device("cpu")
-    assert precision_module.resolve_precision("fp32", cpu) is None
-    assert precision_module.resolve_precision("bf16", cpu) is torch.bfloat16
-    monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: False)
-    assert precision_module.resolve_precision("auto", cpu) is None
-    monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: True)
-    assert precision_module.resolve_precision("auto", cpu) is torch.bfloat16
-    assert precision_module.resolve_precision("auto", torch.device("meta")) is None
+    assert precision_module.autocast_dtype("float32", cpu) is None
+    assert precision_module.autocast_dtype("bfloat16", cpu) is torch.bfloat16
+    # auto asks the engine's CPU check (the same one inference uses), not a copy of it
+    monkeypatch.setattr(precision_module, "cpu_has_fast_bfloat16", lambda: False)
+    assert precision_module.autocast_dtype("auto", cpu) is None
+    monkeypatch.setattr(precision_module, "cpu_has_fast_bfloat16", lambda: True)
+    assert precision_module.autocast_dtype("auto", cpu) is torch.bfloat16
+    assert precision_module.autocast_dtype("auto", torch.device("meta")) is None
+    assert precision_module.autocast_name(torch.bfloat16) == "bfloat16"
+    assert precision_module.autocast_name(None) == "float32"
 
 
 def test_config_defaults_and_validation():
@@ -199,9 +204,18 @@ def test_config_defaults_and_validation():
         ({"lr": 0.0}, "lr must be a positive number"),
         ({"optimizer": "adam"}, "optimizer must be one of adamw, sgd, rmsprop"),
         ({"batch_size": 0}, "batch_size must be a whole number >= 1"),
+        ({"dtype": "float16"}, "dtype must be one of auto, float32, bfloat16; got 'float16'"),
     ):
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(OptionError, match=match):
             FinetuneConfig(**bad)
+    # The old spellings are still accepted, and stored in irv2's vocabulary.
+    assert FinetuneConfig(dtype="bf16").dtype == "bfloat16" and FinetuneConfig(dtype="FP32").dtype == "float32"
+
+
+def test_global_batch_must_give_every_process_an_image():
+    FinetuneConfig(batch_size=2).check_processes(2)
+    with pytest.raises(OptionError, match=r"batch_size must be at least the number of processes \(4\).*got 3"):
+        FinetuneConfig(batch_size=3).check_processes(4)
 
 
 def test_api_signature_matches_the_config():
@@ -210,8 +224,18 @@ def test_api_signature_matches_the_config():
     fields = {f.name: f.default for f in dataclasses.fields(FinetuneConfig)}
     assert options == fields
     assert list(signature.parameters)[:2] == ["data", "out"]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="learning_rate"):
         irv2.finetune("d", "o", learning_rate=0.1)
+
+
+def test_api_maps_deprecated_keywords_with_a_warning(monkeypatch):
+    monkeypatch.setattr(session, "run", lambda data, out, config: config)
+    with pytest.warns(DeprecationWarning, match=r"precision=\.\.\.\) is deprecated; use dtype="):
+        assert irv2.finetune("d", "o", precision="bf16").dtype == "bfloat16"
+    with pytest.warns(DeprecationWarning, match="sync_bn=.*ignored"):
+        assert irv2.finetune("d", "o", sync_bn=True).dtype == "auto"
+    with pytest.warns(DeprecationWarning), pytest.raises(OptionError, match="disagree"):
+        irv2.finetune("d", "o", dtype="float32", precision="bf16")
 
 
 def test_checkpoint_round_trip_without_pickle_code(tmp_path):
@@ -256,10 +280,11 @@ def test_progress_bar_only_on_a_terminal_and_not_quiet():
     progress.start("epoch 1/2 train", 2)
     progress.update(1, 8, loss=0.5, accuracy=0.75)
     progress.update(1, 8, loss=0.4, accuracy=0.8125)
-    progress.end()
+    progress._bar.refresh()
     drawn = terminal.getvalue()
-    assert "\rirv2: epoch 1/2 train [" in drawn and " 2/2  loss 0.4000  acc 81.2%" in drawn
-    assert drawn.endswith("\r\033[K")  # erased when the epoch ends
+    progress.end()
+    assert "\rirv2: epoch 1/2 train:" in drawn and "2/2" in drawn and "loss 0.4000, acc 81.2%" in drawn
+    assert terminal.getvalue().endswith("\r")  # erased when the epoch ends
     for stream, quiet in ((io.StringIO(), False), (_Terminal(), True)):
         progress = Progress(stream=stream, quiet=quiet)
         progress.start("x", 1)
@@ -278,7 +303,10 @@ def _head_after_one_epoch(batch_size: int, accumulate: int, count: int = 8) -> t
     net = HeadNet(torch.nn.Linear(6, 3))
     optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
     scheduler = warmup_cosine(optimizer, warmup=0, total=100)
-    loader = DataLoader(TensorPairDataset(features, labels), batch_size=batch_size)
+    loader = DataLoader(
+        IndexedDataset(TensorPairDataset(features, labels), range(count)),
+        batch_sampler=GlobalBatches(count, batch_size, seed=0),
+    )
     train_epoch(
         net,
         loader,
@@ -303,3 +331,8 @@ def test_gradient_accumulation_equals_a_larger_batch():
     # 8 images in batches of 3 with accumulate 2: groups (3, 3) and (2): the last, shorter group still steps.
     _, steps = _head_after_one_epoch(batch_size=3, accumulate=2)
     assert steps == 2
+    # A group of unequal batches (4, 4, 2) steps on the mean over its 10 images, as one batch of 10 does
+    # (the mean of the three batch means would weigh the last two images double).
+    grouped, _ = _head_after_one_epoch(batch_size=4, accumulate=3, count=10)
+    whole, _ = _head_after_one_epoch(batch_size=10, accumulate=1, count=10)
+    torch.testing.assert_close(grouped, whole)

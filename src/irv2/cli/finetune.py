@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 
 import torch
 
-from .. import Irv2Error, finetune
-from ..finetune.config import MODES, OPTIMIZERS, PRECISIONS, FinetuneConfig
-from .common import device_name, positive_int
+from ..errors import CommandError, OptionError
+from ..finetune import finetune
+from ..finetune.config import DTYPES, MODES, OPTIMIZERS, FinetuneConfig, canonical_dtype
+from .common import device_name, positive_int, warn
 
 DESCRIPTION = """\
 Fine-tune Inception-ResNet-v2 on your own classes and save the result as an irv2 module in OUT, which
@@ -29,6 +29,8 @@ modes:
 
 several processes (DistributedDataParallel; NCCL on GPUs, gloo on CPU):
   torchrun --nproc_per_node 4 -m irv2 finetune --data DIR --out OUT --mode full
+  --batch-size is the global batch, shared by the processes: the same options train the same model
+  with any number of processes.
 
 exit status: 0 done; 1 the run failed (unusable data, weights, output folder); 2 a usage error."""
 
@@ -54,7 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=defaults["batch_size"],
         metavar="N",
-        help="images per step and process (default %(default)s)",
+        help="the global batch: images per optimizer step, summed over all torchrun processes, each taking "
+        "its share (default %(default)s)",
     )
     parser.add_argument(
         "--image-size",
@@ -112,11 +115,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="gradient accumulation: an optimizer step every N batches",
     )
     parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=defaults["precision"],
-        help="auto: bf16 autocast where the GPU or CPU has native bf16, else fp32",
+        "--dtype",
+        type=canonical_dtype,
+        choices=DTYPES,
+        help="auto (default): bfloat16 autocast where the GPU or CPU computes it natively, else float32; "
+        "float32; bfloat16 (fp32 and bf16 are accepted too)",
     )
+    # --dtype's old name: hidden, and it says so when used.
+    parser.add_argument("--precision", type=canonical_dtype, choices=DTYPES, help=argparse.SUPPRESS)
     parser.add_argument(
         "--patience", type=positive_int, metavar="N", help="stop after N epochs without a lower validation loss"
     )
@@ -142,7 +148,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="W",
         help="AuxLogits loss weight in full mode at 299 px (default %(default)s)",
     )
-    parser.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across torchrun processes (GPUs)")
+    # Before BatchNorm always normalised over the global batch, this asked for it; hidden, and it says so.
+    parser.add_argument("--sync-bn", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--workers",
         type=int,
@@ -158,33 +165,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``irv2 finetune``; returns the exit status (errors are one line on stderr)."""
+    """Run ``irv2 finetune``: parse, call ``irv2.finetune``; errors go to ``irv2.cli.main`` to report."""
     options = {name: getattr(args, name) for name in FinetuneConfig.field_names() if hasattr(args, name)}
-    try:
-        FinetuneConfig(**options)
-        if args.sync_bn and _runs_on_cpu(args.device):
-            raise ValueError("--sync-bn needs GPUs (PyTorch's SyncBatchNorm does not run on the CPU)")
-    except ValueError as exc:
-        print(f"irv2 finetune: error: {_option_text(str(exc))}", file=sys.stderr, flush=True)
-        return 2
+    options["dtype"] = _dtype(args)
+    if args.sync_bn and _is_main_process():
+        warn("--sync-bn is deprecated and does nothing: under torchrun BatchNorm always uses the global batch")
     # Random or freshly fine-tuned weights can produce subnormal floats, which make CPU convolutions many
     # times slower; the CLI owns its process, so flush them to zero as TensorFlow does on CPU.
     torch.set_flush_denormal(True)
     try:
-        module, _ = finetune(args.data, args.out, **options)
-    except Irv2Error as exc:
-        print(f"irv2: error: {exc}", file=sys.stderr, flush=True)
-        return 1
-    if int(os.environ.get("RANK", "0")) == 0:
+        finetune(args.data, args.out, **options)
+    except OptionError as exc:
+        raise CommandError(_option_text(str(exc)), status=2) from None
+    if _is_main_process():
         print(args.out, flush=True)
-    del module
     return 0
 
 
-def _runs_on_cpu(device: str | None) -> bool:
-    if device is not None:
-        return torch.device(device).type == "cpu"
-    return not torch.cuda.is_available()
+def _dtype(args: argparse.Namespace) -> str:
+    if args.precision is None:
+        return args.dtype or FinetuneConfig.dtype
+    if args.dtype is not None and args.dtype != args.precision:
+        raise CommandError("--precision is the old name of --dtype; give --dtype only", status=2)
+    if _is_main_process():
+        warn(f"--precision is deprecated; use --dtype {args.precision}")
+    return args.precision
+
+
+def _is_main_process() -> bool:
+    """Rank 0 under torchrun (or no torchrun): the one process that reports."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _option_text(message: str) -> str:

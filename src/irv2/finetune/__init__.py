@@ -6,13 +6,15 @@ backbone). The result is an irv2 module folder with the new labels, plus metrics
 
 Layout: ``config`` (options), ``data`` / ``datasets`` / ``augment`` (images), ``heads`` / ``freeze``
 (what trains), ``optim`` / ``loop`` / ``precision`` (how), ``linear`` (feature cache), ``setups`` (each
-mode), ``distributed`` (torchrun), ``checkpoint`` / ``report`` (outputs), ``session`` (the run).
+mode), ``distributed`` (torchrun) with ``batches`` / ``dropout`` / ``batchnorm`` (the same run at any
+process count), ``checkpoint`` / ``report`` (outputs), ``session`` (the run).
 
 Importing this package costs no more than irv2 itself: the training machinery is imported when a run
 starts, and matplotlib only when the plots are drawn.
 """
 
+from ..api.train_graph import set_train_mode
 from .api import finetune
 from .config import FinetuneConfig
 
-__all__ = ["FinetuneConfig", "finetune"]
+__all__ = ["FinetuneConfig", "finetune", "set_train_mode"]

@@ -14,7 +14,6 @@ the head in linear mode, the whole network otherwise), ``optimizer``, ``schedule
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..errors import CheckpointError
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -30,13 +30,9 @@ VERSION = 1
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then an atomic rename."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save({"format": FORMAT, "version": VERSION, **state}, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """``torch.save``, written atomically (:mod:`irv2.atomic`)."""
+    with atomic_write(path) as f:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, f)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """``FinetuneConfig``: every fine-tuning option, its default, and what values it accepts.
 
 The same record drives ``irv2.finetune(...)``, ``irv2 finetune`` and the resumable checkpoint, so the
-three can never disagree about a default. Options are validated when the record is built (``ValueError``
-naming the option), before any image is read or any weight is loaded.
+three can never disagree about a default. Options are validated when the record is built (an
+:class:`OptionError`, a ``ValueError`` naming the option), before any image is read or any weight is loaded.
 """
 
 from __future__ import annotations
@@ -12,13 +12,26 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine.precision import dtype_name
+from ..errors import OptionError
+
 MODES = ("linear", "full", "last-blocks")
 OPTIMIZERS = ("adamw", "sgd", "rmsprop")
-PRECISIONS = ("auto", "fp32", "bf16")
+# irv2's precision names (``irv2.engine.PRECISIONS``) that training can use, plus ``auto``.
+DTYPES = ("auto", "float32", "bfloat16")
 
 # Epochs on cached features cost milliseconds, so linear mode can afford many more than the modes that
 # run the network on every image of every epoch.
 DEFAULT_EPOCHS = {"linear": 30, "full": 10, "last-blocks": 10}
+
+
+def canonical_dtype(name: str) -> str:
+    """A ``dtype`` spelling in irv2's vocabulary (``fp32`` → ``float32``, ``bf16`` → ``bfloat16``: the
+    engine's aliases, which include fine-tuning's old names); ``auto`` and unknown names as they are."""
+    try:
+        return dtype_name(name)
+    except ValueError:
+        return str(name).lower()
 
 
 @dataclass
@@ -32,8 +45,9 @@ class FinetuneConfig:
             backbone plus the head; see ``irv2.finetune.freeze`` for what a unit is).
         blocks: with ``last-blocks``, how many backbone units train (1 to 49); refused with other modes.
         epochs: passes over the training set; None picks 30 for ``linear`` and 10 for the other modes.
-        batch_size: images per step and process (under torchrun the global batch is this times the
-            number of processes).
+        batch_size: the global batch: images per optimizer step (before ``accumulate``), summed over all
+            torchrun processes, each of which takes its share of every batch (see ``batches.py``). The
+            same options give the same run with any number of processes; at least one image per process.
         image_size: side of the square training and evaluation images (75 or more; 299 is native).
         lr: peak learning rate of the new head (AdamW's default suits 1e-3).
         backbone_lr_factor: the backbone's learning rate relative to ``lr`` (``full``, ``last-blocks``).
@@ -45,15 +59,17 @@ class FinetuneConfig:
         color_jitter: TF-Slim's fast colour distortion (brightness and saturation) on training images.
         val: a separate validation set (folder or CSV) instead of a split of ``data``.
         val_fraction: share of each class held out for validation when ``val`` is None.
-        accumulate: optimizer step every this many batches (gradient accumulation).
-        precision: ``auto`` (bf16 autocast where the hardware has native bf16, else fp32), ``fp32``, ``bf16``.
+        accumulate: optimizer step every this many global batches (gradient accumulation); the step follows
+            the mean loss over all their images.
+        dtype: ``auto`` (bfloat16 autocast where the GPU or CPU computes it natively, else float32),
+            ``float32`` or ``bfloat16`` (``fp32`` and ``bf16`` are accepted and stored as these).
         patience: stop after this many epochs without a lower validation loss; None trains every epoch.
-        seed: seeds the split, the shuffling, the augmentation and dropout.
+        seed: seeds the split, the new heads, the order of the images, the augmentation and dropout (the
+            last two per image and epoch, whatever process holds the image).
         dropout_rate: dropout before the classifier while training (TF-Slim's keep_prob 0.8).
         batch_norm_momentum: BatchNorm's moving-average decay as TensorFlow states it (TF-Hub's
             ``batch_norm_momentum``); PyTorch's momentum is ``1 - decay``.
         aux_loss_weight: weight of the AuxLogits loss in ``full`` mode at 299 px (TF-Slim's 0.4).
-        sync_bn: SyncBatchNorm across processes under torchrun (GPUs only).
         workers: DataLoader worker processes for decoding and augmenting images (0: in the main process).
         device: torch device; None picks CUDA (the local rank's GPU under torchrun) when present, else CPU.
         resume: continue from ``OUT/checkpoint.pt`` if there is one.
@@ -77,13 +93,12 @@ class FinetuneConfig:
     val: str | None = None
     val_fraction: float = 0.2
     accumulate: int = 1
-    precision: str = "auto"
+    dtype: str = "auto"
     patience: int | None = None
     seed: int = 0
     dropout_rate: float = 0.2
     batch_norm_momentum: float = 0.997
     aux_loss_weight: float = 0.4
-    sync_bn: bool = False
     workers: int = 0
     device: str | None = None
     resume: bool = False
@@ -93,18 +108,19 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.epochs is None and self.mode in DEFAULT_EPOCHS:
             self.epochs = DEFAULT_EPOCHS[self.mode]
+        self.dtype = canonical_dtype(self.dtype)
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first option with a value irv2 cannot use."""
+        """Raise :class:`OptionError` naming the first option with a value irv2 cannot use."""
         _choice("mode", self.mode, MODES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("precision", self.precision, PRECISIONS)
+        _choice("dtype", self.dtype, DTYPES)
         if self.mode == "last-blocks":
             if self.blocks is None or not 1 <= self.blocks <= 49:
-                raise ValueError(f"blocks must be between 1 and 49 with mode 'last-blocks', got {self.blocks}")
+                raise OptionError(f"blocks must be between 1 and 49 with mode 'last-blocks', got {self.blocks}")
         elif self.blocks is not None:
-            raise ValueError(f"blocks applies to mode 'last-blocks' only (mode is {self.mode!r})")
+            raise OptionError(f"blocks applies to mode 'last-blocks' only (mode is {self.mode!r})")
         for name in ("epochs", "batch_size", "accumulate"):
             _at_least(name, getattr(self, name), 1)
         _at_least("image_size", self.image_size, 75)
@@ -114,15 +130,23 @@ class FinetuneConfig:
         for name in ("lr", "backbone_lr_factor"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value}")
+                raise OptionError(f"{name} must be a positive number, got {value}")
         for name in ("weight_decay", "warmup_epochs", "aux_loss_weight"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be zero or positive, got {value}")
+                raise OptionError(f"{name} must be zero or positive, got {value}")
         _in_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         _in_range("val_fraction", self.val_fraction, 0.0, 1.0, low_open=True, high_open=True)
         _in_range("dropout_rate", self.dropout_rate, 0.0, 1.0, high_open=True)
         _in_range("batch_norm_momentum", self.batch_norm_momentum, 0.0, 1.0, low_open=True, high_open=True)
+
+    def check_processes(self, world_size: int) -> None:
+        """Raise :class:`OptionError` if ``world_size`` processes cannot share the global batch."""
+        if self.batch_size < world_size:
+            raise OptionError(
+                f"batch_size must be at least the number of processes ({world_size}): it is the global batch, "
+                f"shared by all processes; got {self.batch_size}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The options as plain JSON values (for metrics.json and the checkpoint)."""
@@ -135,12 +159,12 @@ class FinetuneConfig:
 
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise OptionError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 def _at_least(name: str, value: object, low: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+        raise OptionError(f"{name} must be a whole number >= {low}, got {value!r}")
 
 
 def _in_range(name: str, value: float, low: float, high: float, *, low_open=False, high_open=False) -> None:
@@ -148,4 +172,4 @@ def _in_range(name: str, value: float, low: float, high: float, *, low_open=Fals
     below = value < high if high_open else value <= high
     if not (isinstance(value, (int, float)) and above and below):
         left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value!r}")
+        raise OptionError(f"{name} must be in {left}{low}, {high}{right}, got {value!r}")

@@ -7,6 +7,7 @@ from torch import nn
 from ..model import InceptionResNetV2
 from ..model.blocks import AuxLogits
 from ..model.network import NUM_FEATURES
+from .dropout import SampleDropout
 
 
 def _valid(size: int, kernel: int, stride: int) -> int:
@@ -45,6 +46,7 @@ def head_parameter(name: str) -> bool:
     return name.startswith(("classif.", "aux_logits."))
 
 
-def linear_head(num_classes: int, dropout_rate: float) -> nn.Sequential:
-    """Linear mode's trainable part: dropout then the classifier, on cached 1536-d features."""
-    return nn.Sequential(nn.Dropout(dropout_rate), nn.Linear(NUM_FEATURES, num_classes))
+def linear_head(num_classes: int, dropout_rate: float, seed: int) -> nn.Sequential:
+    """Linear mode's trainable part: dropout (seeded per image, see ``dropout.py``) then the classifier, on
+    cached 1536-d features."""
+    return nn.Sequential(SampleDropout(dropout_rate, seed), nn.Linear(NUM_FEATURES, num_classes))

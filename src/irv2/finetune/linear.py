@@ -9,7 +9,7 @@ Under torchrun each process extracts every ``world_size``-th image and the shard
 extraction scales with the processes; the head then trains with DDP like the other modes.
 
 The cache (``OUT/cache/features-<key>.npz``, numpy, no pickle) is keyed by a SHA-256 of the backbone's
-tensors, the image size, the precision and every image's path, size and modification time: any change
+tensors, the image size, the dtype and every image's path, size and modification time: any change
 recomputes, a rerun or ``--resume`` reuses.
 """
 
@@ -25,12 +25,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..atomic import atomic_write
 from ..model import InceptionResNetV2
 from .data import Sample
 from .datasets import ImageDataset, IndexedDataset
 from .distributed import Distributed
 from .heads import head_parameter
-from .precision import autocast, precision_name
+from .precision import autocast, autocast_name
 from .progress import Progress
 
 CACHE_DIR = "cache"
@@ -39,7 +40,7 @@ CACHE_DIR = "cache"
 def features_cache_key(
     model: InceptionResNetV2, samples: Sequence[Sample], image_size: int, dtype: torch.dtype | None
 ) -> str:
-    """What the features depend on, hashed: backbone tensors, image size, precision, the image files."""
+    """What the features depend on, hashed: backbone tensors, image size, dtype, the image files."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         if head_parameter(name) or name.endswith("num_batches_tracked"):
@@ -53,7 +54,7 @@ def features_cache_key(
             files.append([sample.path, stat.st_size, stat.st_mtime_ns])
         except OSError:
             files.append([sample.path, None, None])
-    extra = {"image_size": image_size, "precision": precision_name(dtype), "files": files, "version": 1}
+    extra = {"image_size": image_size, "dtype": autocast_name(dtype), "files": files, "version": 1}
     digest.update(json.dumps(extra, sort_keys=True).encode())
     return digest.hexdigest()[:20]
 
@@ -74,9 +75,8 @@ def save_features(out: Path, key: str, features: torch.Tensor) -> Path:
     folder = out / CACHE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"features-{key}.npz"
-    temporary = folder / f".features-{key}.{os.getpid()}.tmp.npz"
-    np.savez(temporary, features=features.numpy())
-    os.replace(temporary, path)
+    with atomic_write(path) as f:
+        np.savez(f, features=features.numpy())
     return path
 
 

@@ -1,9 +1,15 @@
 """One training epoch and one evaluation pass, shared by every mode.
 
-The network is called as ``net(inputs) -> (logits, aux_logits or None)``: :class:`TrainNet` for the
-image modes, :class:`HeadNet` for linear mode's cached features. Losses are cross-entropy with label
-smoothing; with the auxiliary head, TF-Slim's ``loss + aux_loss_weight * aux_loss``. Metrics are summed
-over all torchrun processes, so every process sees the same numbers.
+The network is called as ``net(inputs, samples) -> (logits, aux_logits or None)``: :class:`TrainNet` for
+the image modes, :class:`HeadNet` for linear mode's cached features; ``samples`` are the images' indices
+in the training set, which seed their dropout. Losses are cross-entropy with label smoothing; with the
+auxiliary head, TF-Slim's ``loss + aux_loss_weight * aux_loss``. Metrics are summed over all torchrun
+processes, so every process sees the same numbers.
+
+Each optimizer step follows the mean loss over the images of its global batches (see ``batches.py``),
+however the processes share them: each process backpropagates the *sum* of its images' losses divided
+by the step's image count, times the number of processes, which DDP's averaging of the processes'
+gradients divides out again.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ..model import InceptionResNetV2
+from .batches import GlobalBatches
 from .distributed import Distributed
+from .dropout import sample_noise
 from .precision import autocast
 from .progress import Progress
 
@@ -37,12 +45,15 @@ class TrainNet(nn.Module):
         self.model = model
         self.aux = aux
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, images: torch.Tensor, samples: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = 2.0 * images - 1.0
-        # The network's own mode decides (the epoch loop switches it, frozen units apart), not this wrapper's.
-        if self.aux and self.model.training:
-            return self.model.forward_with_aux(x)
-        return self.model(x), None
+        with sample_noise(self.model, samples):
+            # The network's own mode decides (the epoch loop switches it, frozen units apart), not this wrapper's.
+            if self.aux and self.model.training:
+                return self.model.forward_with_aux(x)
+            return self.model(x), None
 
 
 class HeadNet(nn.Module):
@@ -52,8 +63,9 @@ class HeadNet(nn.Module):
         super().__init__()
         self.head = head
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return self.head(features), None
+    def forward(self, features: torch.Tensor, samples: torch.Tensor | None = None) -> tuple[torch.Tensor, None]:
+        with sample_noise(self.head, samples):
+            return self.head(features), None
 
 
 @dataclass
@@ -63,12 +75,15 @@ class Objective:
     label_smoothing: float = 0.1
     aux_loss_weight: float = 0.0
 
-    def __call__(self, logits: torch.Tensor, aux: torch.Tensor | None, labels: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+    def __call__(
+        self, logits: torch.Tensor, aux: torch.Tensor | None, labels: torch.Tensor, *, reduction: str = "mean"
+    ) -> torch.Tensor:
+        """The loss over the batch: its ``mean`` over the images, or its ``sum``."""
+        smoothing = self.label_smoothing
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=smoothing, reduction=reduction)
         if aux is not None and self.aux_loss_weight:
-            loss = loss + self.aux_loss_weight * F.cross_entropy(
-                aux.float(), labels, label_smoothing=self.label_smoothing
-            )
+            aux_loss = F.cross_entropy(aux.float(), labels, label_smoothing=smoothing, reduction=reduction)
+            loss = loss + self.aux_loss_weight * aux_loss
         return loss
 
 
@@ -96,38 +111,41 @@ def train_epoch(
     progress: Progress,
     set_training: Callable[[bool], None],
 ) -> dict[str, float]:
-    """One pass over ``loader``: forward under autocast, backward, an optimizer and scheduler step every
-    ``accumulate`` batches (and after the last one). Returns the epoch's mean loss (the optimised one,
-    auxiliary term included), its accuracy (main head, dropout and augmentation on) and the last head lr.
+    """One pass over ``loader`` (``(inputs, labels, samples)`` batches of this process's shares, from a
+    :class:`GlobalBatches` batch sampler): forward under autocast, backward, an optimizer and scheduler step
+    every ``accumulate`` global batches (and after the last one). Returns the epoch's mean loss (the
+    optimised one, auxiliary term included), its accuracy (main head, dropout and augmentation on) and the
+    last head lr.
     """
+    if not isinstance(loader.batch_sampler, GlobalBatches):
+        raise TypeError("train_epoch needs a DataLoader whose batch_sampler is a GlobalBatches")
+    sizes = loader.batch_sampler.global_sizes
     set_training(True)
     optimizer.zero_grad(set_to_none=True)
-    batches = len(loader)
     loss_sum = correct = count = 0.0
     lr = optimizer.param_groups[0]["lr"]
-    for i, (inputs, labels) in enumerate(loader):
+    for i, (inputs, labels, samples) in enumerate(loader):
         inputs = inputs.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         group_start = i - i % accumulate
-        group_size = min(accumulate, batches - group_start)
-        steps_now = i == group_start + group_size - 1
+        group = sizes[group_start : group_start + accumulate]
+        steps_now = i == group_start + len(group) - 1
         # Under DDP, gradients are averaged across processes only on the batch that ends a group.
         sync = net.no_sync() if isinstance(net, DistributedDataParallel) and not steps_now else nullcontext()
         with sync:
             with autocast(device, dtype):
-                logits, aux = net(inputs)
-            loss = objective(logits, aux, labels)
-            (loss / group_size).backward()
+                logits, aux = net(inputs, samples)
+            loss = objective(logits, aux, labels, reduction="sum")
+            (loss * (dist.world_size / sum(group))).backward()
         if steps_now:
             lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
-        size = labels.shape[0]
-        loss_sum += float(loss.detach()) * size
+        loss_sum += float(loss.detach())
         correct += float((logits.detach().argmax(1) == labels).sum())
-        count += size
-        progress.update(1, size * dist.world_size, loss_sum / count, correct / count)
+        count += labels.shape[0]
+        progress.update(1, sizes[i], loss_sum / max(count, 1), correct / max(count, 1))
     loss_sum, correct, count = dist.sum([loss_sum, correct, count])
     return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1), "lr": lr}
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..atomic import atomic_write, write_text
 
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "training_curves.png"
@@ -35,7 +36,8 @@ def confusion_matrix(labels: Sequence[int], predictions: Sequence[int], num_clas
 
 def write_metrics(out: Path, metrics: dict[str, Any]) -> Path:
     """``metrics.json``, written atomically (a reader never sees half a file)."""
-    return _atomic_write(out / METRICS_FILE, lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n", "utf-8"))
+    write_text(out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    return out / METRICS_FILE
 
 
 def plot_curves(out: Path, history: Sequence[dict[str, float]]) -> Path:
@@ -91,14 +93,6 @@ def _figure(size: tuple[float, float]):
 
 
 def _save(figure, path: Path) -> Path:
-    return _atomic_write(path, lambda p: figure.savefig(p, dpi=100, format="png"))
-
-
-def _atomic_write(path: Path, write) -> Path:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_write(path) as f:
+        figure.savefig(f, dpi=100, format="png")
     return path

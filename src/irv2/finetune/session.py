@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..api import CLASSIFICATION, Module, load, save
 from ..api.module import ModuleInfo
 from ..errors import DatasetError, Irv2Error
@@ -25,10 +25,13 @@ from .config import FinetuneConfig
 from .data import DataSplit, Skipped, find_unreadable, split_dataset
 from .distributed import Distributed, setup
 from .loop import evaluate, train_epoch
-from .precision import precision_name, resolve_precision
+from .precision import autocast_dtype, autocast_name
 from .progress import Progress
 from .setups import Setup, linear_setup, network_setup
 
+# metrics.json's "precision" values, the key before "dtype": still written for older readers
+# (benchmarks/gpu_check.py reads it).
+_OLD_PRECISION_NAMES = {"float32": "fp32", "bfloat16": "bf16"}
 # Files of an earlier run that a fresh run (with overwrite) removes, so they can never be mistaken for its own.
 _RUN_FILES = (CHECKPOINT_FILE, report.METRICS_FILE, report.CURVES_FILE, report.CONFUSION_FILE)
 
@@ -37,6 +40,7 @@ def run(data: str | os.PathLike[str], out: str | os.PathLike[str], config: Finet
     """Fine-tune as ``config`` says; see :func:`irv2.finetune.finetune`."""
     dist = setup(config.device)
     try:
+        config.check_processes(dist.world_size)
         return _run(Path(data), Path(out), config, dist)
     finally:
         dist.close()
@@ -57,7 +61,7 @@ def _run(data: Path, out: Path, config: FinetuneConfig, dist: Distributed):
         + (f", {len(split.skipped)} skipped" if split.skipped else "")
     )
     base = load(config.weights)
-    dtype = resolve_precision(config.precision, dist.device)
+    dtype = autocast_dtype(config.dtype, dist.device)
     if not report.have_matplotlib():
         progress.note("matplotlib is not installed: no plots (pip install 'irv2[finetune]')")
     if config.mode == "linear":
@@ -67,8 +71,9 @@ def _run(data: Path, out: Path, config: FinetuneConfig, dist: Distributed):
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     bad_epochs = start = 0
-    # Dropout differs between processes (different seeds); everything that must agree was seeded before.
-    torch.manual_seed(config.seed * 1000 + dist.rank)
+    # Order, augmentation and dropout have generators of their own, seeded per epoch and image; whatever
+    # else draws from the global ones (DataLoader workers' seeds) draws the same in every process and rerun.
+    torch.manual_seed(config.seed)
     if state is not None:
         run_setup.load_state(state)
         history, best, bad_epochs, start = state["history"], state["best"], state["bad_epochs"], state["epoch"]
@@ -273,7 +278,8 @@ def _metrics(context: _Context, history, best, bad_epochs: int, *, plots: bool) 
         "val_counts": split.counts("val"),
         "skipped": [{"path": s.path, "reason": s.reason} for s in split.skipped],
         "confusion_matrix": matrix.tolist() if matrix is not None else None,
-        "precision": precision_name(context.dtype),
+        "dtype": autocast_name(context.dtype),
+        "precision": _OLD_PRECISION_NAMES[autocast_name(context.dtype)],
         "world_size": context.dist.world_size,
         "aux_logits": context.setup.aux,
         "plots": plots,

@@ -17,15 +17,17 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from ..api.load import set_train_mode
-from ..errors import DatasetError
 from ..model import InceptionResNetV2
+from .batches import GlobalBatches, ShareCollate, per_process
+from .batchnorm import global_batchnorm
 from .config import FinetuneConfig
 from .data import DataSplit
 from .datasets import ImageDataset, IndexedDataset, TensorPairDataset
 from .distributed import Distributed
+from .dropout import SampleDropout
 from .freeze import parameter_groups, plan_training
 from .heads import aux_head_fits, linear_head, replace_heads
 from .linear import cached_features, extract_features, features_cache_key, save_features
@@ -76,6 +78,7 @@ def linear_setup(
     """Features from the frozen backbone (cached), then a DDP-ready head over them."""
     device = dist.device
     samples = split.train + split.val
+    batch_size = per_process(config.batch_size, dist.world_size)
     key = features_cache_key(model, samples, config.image_size, dtype)
     features = cached_features(out, key, len(samples))
     # Every process must either have the cache or take part in extracting (a collective).
@@ -87,7 +90,7 @@ def linear_setup(
             model,
             samples,
             image_size=config.image_size,
-            batch_size=config.batch_size,
+            batch_size=batch_size,
             device=device,
             dtype=dtype,
             dist=dist,
@@ -101,13 +104,12 @@ def linear_setup(
     train_labels = torch.tensor([s.label for s in split.train])
     val_labels = torch.tensor([s.label for s in split.val])
     torch.manual_seed(config.seed)  # the same initial head in every process and every rerun
-    head = linear_head(len(split.classes), config.dropout_rate).to(device)
+    head = linear_head(len(split.classes), config.dropout_rate, config.seed).to(device)
     net = HeadNet(head)
-    train_set = TensorPairDataset(features[:n_train], train_labels)
-    sampler = _sampler(train_set, dist, config.seed)
-    train_loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler)
+    batches = GlobalBatches(n_train, config.batch_size, seed=config.seed, world_size=dist.world_size, rank=dist.rank)
+    train_loader = _train_loader(TensorPairDataset(features[:n_train], train_labels), batches, 0, device)
     val_set = IndexedDataset(TensorPairDataset(features[n_train:], val_labels), dist.shard(len(split.val)))
-    val_loader = DataLoader(val_set, batch_size=config.batch_size)
+    val_loader = DataLoader(val_set, batch_size=batch_size)
     groups = parameter_groups(
         head, lr=config.lr, backbone_lr_factor=1.0, weight_decay=config.weight_decay, is_head=lambda _: True
     )
@@ -130,48 +132,45 @@ def linear_setup(
         objective=Objective(config.label_smoothing, 0.0),
         set_training=net.train,
         export=export,
-        epoch_hooks=[sampler],
+        epoch_hooks=[batches, head[0]],
         info={"features_cache": key},
     )
 
 
 def network_setup(model: InceptionResNetV2, split: DataSplit, config: FinetuneConfig, *, dist: Distributed) -> Setup:
-    """``full`` or ``last-blocks``: new heads, TF-Hub's train graph, the frozen units frozen, DDP."""
+    """``full`` or ``last-blocks``: new heads, TF-Hub's train graph, the frozen units frozen, DDP.
+
+    Under torchrun, BatchNorm normalises over the global batch (``batchnorm.py``) and dropout draws per
+    image (``dropout.py``), so N processes train the network one process trains.
+    """
     device = dist.device
     aux = config.mode == "full" and config.aux_loss_weight > 0 and aux_head_fits(config.image_size)
     torch.manual_seed(config.seed)  # the same new heads in every process and every rerun
     replace_heads(model, len(split.classes), aux=aux)
     set_train_mode(model, batch_norm_momentum=config.batch_norm_momentum, dropout_rate=config.dropout_rate)
     plan = plan_training(model, config.mode, config.blocks)
-    if config.sync_bn and dist.enabled:
-        if device.type == "cpu":
-            raise ValueError("--sync-bn needs GPUs (PyTorch's SyncBatchNorm does not run on the CPU)")
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if dist.enabled:
+        model = global_batchnorm(model, device)
+    model.head_drop = SampleDropout(config.dropout_rate, config.seed)
     model.to(device)
     net = TrainNet(model, aux=aux)
 
     train_set = ImageDataset(
         split.train, config.image_size, train=True, seed=config.seed, color_jitter=config.color_jitter
     )
-    sampler = _sampler(train_set, dist, config.seed)
-    per_process = len(sampler)
-    if per_process < 2:
-        raise DatasetError(
-            f"{len(split.train)} training images for {dist.world_size} process(es): BatchNorm in training "
-            "mode needs batches of at least 2 images per process"
-        )
-    batch_size = min(config.batch_size, per_process)
-    # A last batch of one image would break BatchNorm's batch statistics; drop only that one.
-    train_loader = DataLoader(
-        train_set,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=config.workers,
-        drop_last=per_process % batch_size == 1,
-        pin_memory=device.type == "cuda",
+    batches = GlobalBatches(
+        len(train_set),
+        config.batch_size,
+        seed=config.seed,
+        world_size=dist.world_size,
+        rank=dist.rank,
+        drop_single=True,
     )
+    train_loader = _train_loader(train_set, batches, config.workers, device)
     val_set = IndexedDataset(ImageDataset(split.val, config.image_size, train=False), dist.shard(len(split.val)))
-    val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.workers)
+    val_loader = DataLoader(
+        val_set, batch_size=per_process(config.batch_size, dist.world_size), num_workers=config.workers
+    )
     groups = parameter_groups(
         model, lr=config.lr, backbone_lr_factor=config.backbone_lr_factor, weight_decay=config.weight_decay
     )
@@ -188,15 +187,21 @@ def network_setup(model: InceptionResNetV2, split: DataSplit, config: FinetuneCo
         set_training=lambda training: plan.set_training(model, training),
         export=lambda: model,
         aux=aux,
-        epoch_hooks=[sampler, train_set],
+        epoch_hooks=[batches, train_set, model.head_drop],
         info={"trained_units": plan.trained_units},
     )
 
 
-def _sampler(dataset, dist: Distributed, seed: int) -> DistributedSampler:
-    # Also with one process: the same seeded permutation per epoch, whatever the number of processes, so a
-    # torchrun run sees the same global batches as a single process with the combined batch size.
-    return DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed)
+def _train_loader(dataset: Dataset, batches: GlobalBatches, workers: int, device: torch.device) -> DataLoader:
+    """``(inputs, labels, samples)``: this process's share of each global batch, with the images' indices."""
+    indexed = IndexedDataset(dataset, range(len(dataset)))
+    return DataLoader(
+        indexed,
+        batch_sampler=batches,
+        num_workers=workers,
+        collate_fn=ShareCollate(indexed),
+        pin_memory=device.type == "cuda",
+    )
 
 
 def _optimizer_and_schedule(groups, config: FinetuneConfig, batches_per_epoch: int):
