@@ -93,20 +93,20 @@ def agreement(weights: Path, device: torch.device, with_compile: bool) -> list[d
     """Logits of each mode on ``device`` against float64 on the CPU, on 2 photos and 6 noise images."""
     rng = np.random.default_rng(0)
     images = np.concatenate([sample_photos(), rng.random((6, 299, 299, 3), dtype=np.float32)])
-    reference_module = irv2.load(weights, dtype="float32", fast=False)
+    reference_module = irv2.load(weights, dtype="float32", engine="plain")
     with torch.inference_mode():
         model = reference_module.model.double()
         x = torch.from_numpy(2.0 * images.transpose(0, 3, 1, 2) - 1.0).double()
         reference = model(x).numpy()
-    modes = [("float32", "fused"), ("float32", "plain"), ("bfloat16", "fused")]
+    modes = [("float32", "torch"), ("float32", "plain"), ("bfloat16", "torch")]
     if device.type == "cuda":
-        modes += [("tf32", "fused"), ("float16", "fused")]
+        modes += [("tf32", "torch"), ("float16", "torch")]
     if with_compile:
         modes.append(("bfloat16", "compiled"))
     rows = []
     for dtype, engine in modes:
         started = time.perf_counter()
-        module = irv2.load(weights, device=device, dtype=dtype, fast=engine != "plain", compile=engine == "compiled")
+        module = irv2.load(weights, device=device, dtype=dtype, engine=engine)
         logits = module(images)
         error = relative_error(logits, reference)
         row = {
@@ -166,10 +166,10 @@ def finetune_check(weights: Path, scratch: Path, device: str, quick: bool) -> di
     metrics = json.loads((out / "metrics.json").read_text())
     module = irv2.load(out, device=device)
     logits = module(np.random.default_rng(0).random((2, size, size, 3), dtype=np.float32))
-    _log(f"finetune: {metrics['precision']}, {seconds:.0f} s, last loss {metrics['history'][-1]['train_loss']:.3f}")
+    _log(f"finetune: {metrics['dtype']}, {seconds:.0f} s, last loss {metrics['history'][-1]['train_loss']:.3f}")
     return {
         "seconds": seconds,
-        "precision": metrics["precision"],
+        "dtype": metrics["dtype"],
         "aux_logits": metrics["aux_logits"],
         "history": metrics["history"],
         "labels": module.labels,
@@ -202,7 +202,7 @@ def bench(weights: Path, photos: Path, device: torch.device, quick: bool) -> dic
         weights=str(weights),
         device=str(device),
         dtypes=["float32", "tf32", "bfloat16", "float16"] if gpu else ["float32", "bfloat16"],
-        engines=["fused"],
+        engines=["torch"],
         batch_sizes=[1, 2] if quick else [1, 64, 256],
         min_seconds=0.5 if quick else 2.0,
         images=str(photos),

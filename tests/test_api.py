@@ -1,5 +1,6 @@
 """The TF-Hub-style module API and the native save format (fast: random weights, no TensorFlow)."""
 
+import inspect
 import json
 
 import numpy as np
@@ -144,3 +145,23 @@ def test_unusable_handles(tmp_path):
     (bad / "irv2.json").write_text("{not json")
     with pytest.raises(irv2.CheckpointError, match=r"irv2\.json"):
         irv2.load(bad)
+
+
+def test_load_has_one_option_per_choice():
+    """``engine`` is the one choice of what runs the network (no ``fast``/``compile`` beside it), and options
+    that only shape the training graph live with training (``irv2.finetune.set_train_mode``)."""
+    parameters = inspect.signature(irv2.load).parameters
+    keywords = [name for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert len(keywords) <= 8, keywords
+    assert {"engine", "dtype", "tags"} <= set(keywords) and not {"fast", "compile", "dropout_rate"} & set(keywords)
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def test_engine_and_dtype_are_checked_before_any_weights_are_read(tmp_path):
+    missing = tmp_path / "nothing-here"
+    with pytest.raises(ValueError, match="unknown engine 'turbo'; use one of 'torch', 'plain'"):
+        irv2.load(missing, engine="turbo")
+    with pytest.raises(ValueError, match="engine 'onnxruntime' runs dtype float32, int8, not bfloat16"):
+        irv2.load(missing, engine="onnxruntime", dtype="bf16")
+    with pytest.raises(ValueError, match="unknown dtype 'float8'"):
+        irv2.load(missing, dtype="float8")

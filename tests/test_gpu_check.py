@@ -24,11 +24,11 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
     report = json.loads((tmp_path / "gpu_check.json").read_text())
 
     agreement = {(row["dtype"], row["engine"]): row for row in report["agreement"]}
-    assert set(agreement) == {("float32", "fused"), ("float32", "plain"), ("bfloat16", "fused")}
-    for engine in ("fused", "plain"):
+    assert set(agreement) == {("float32", "torch"), ("float32", "plain"), ("bfloat16", "torch")}
+    for engine in ("torch", "plain"):
         assert agreement["float32", engine]["within_1e-4"] is True
         assert agreement["float32", engine]["relative_error"] < 1e-5
-    assert 1e-4 < agreement["bfloat16", "fused"]["relative_error"] < 5e-2  # rounded, but close
+    assert 1e-4 < agreement["bfloat16", "torch"]["relative_error"] < 5e-2  # rounded, but close
 
     cli = report["cli"]
     assert cli["photos"] == 4
@@ -37,7 +37,7 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
 
     finetune = report["finetune"]
     assert finetune["labels"] == ["blue", "red"] and finetune["logits_shape"] == [2, 2]
-    assert finetune["logits_finite"] and finetune["precision"] in ("bf16", "fp32")  # auto: what the CPU runs fast
+    assert finetune["logits_finite"] and finetune["dtype"] in ("bfloat16", "float32")  # auto: what the CPU runs fast
     assert len(finetune["history"]) == 1
 
     bench = report["bench"]
@@ -48,5 +48,5 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
     assert "bench_compiled" not in report  # --quick skips torch.compile
 
     summary = json.loads(done.stdout)
-    assert summary["agreement"]["float32 fused"] == agreement["float32", "fused"]["relative_error"]
-    assert summary["best_images_per_s"]["bfloat16 fused"] > 0
+    assert summary["agreement"]["float32 torch"] == agreement["float32", "torch"]["relative_error"]
+    assert summary["best_images_per_s"]["bfloat16 torch"] > 0

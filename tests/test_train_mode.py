@@ -6,6 +6,7 @@ import torch
 
 import irv2
 from irv2.api import Module, ModuleInfo
+from irv2.finetune import set_train_mode
 from irv2.model import InceptionResNetV2
 
 
@@ -17,7 +18,9 @@ def saved(tmp_path_factory):
 
 
 def test_train_tag_sets_tf_hub_training_state(saved):
-    module = irv2.load(saved, tags={"train"}, batch_norm_momentum=0.99, dropout_rate=0.3)
+    module = irv2.load(saved, tags={"train"})
+    assert module.model.head_drop.p == 0.2 and module.model.conv2d_1a.bn.momentum == pytest.approx(0.003)
+    set_train_mode(module.model, batch_norm_momentum=0.99, dropout_rate=0.3)
     assert module.training and module.model.head_drop.p == 0.3
     bns = [m for m in module.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(bn.training and bn.momentum == pytest.approx(0.01) for bn in bns)
@@ -28,7 +31,8 @@ def test_train_tag_sets_tf_hub_training_state(saved):
 
 
 def test_moving_averages_follow_tf_decay(saved):
-    module = irv2.load(saved, tags={"train"}, batch_norm_momentum=0.9)
+    module = irv2.load(saved, tags={"train"})
+    set_train_mode(module.model, batch_norm_momentum=0.9)
     bn = module.model.conv2d_1a.bn
     old_mean, old_var = bn.running_mean.clone(), bn.running_var.clone()
     seen = {}
@@ -57,8 +61,11 @@ def test_train_mode_gives_aux_logits_and_gradients(saved):
 def test_bad_training_options(saved):
     with pytest.raises(ValueError, match="unknown tags"):
         irv2.load(saved, tags={"serve"})
+    model = irv2.load(saved, tags={"train"}).model
     with pytest.raises(ValueError, match="decay in"):
-        irv2.load(saved, tags={"train"}, batch_norm_momentum=1.5)
+        set_train_mode(model, batch_norm_momentum=1.5)
     with pytest.raises(ValueError, match="dropout_rate"):
-        irv2.load(saved, tags={"train"}, dropout_rate=1.0)
+        set_train_mode(model, dropout_rate=1.0)
+    with pytest.raises(ValueError, match="runs in eager PyTorch"):
+        irv2.load(saved, tags={"train"}, engine="compiled")
     assert isinstance(irv2.load(saved, tags=set())(np.zeros((1, 299, 299, 3), np.float32)), np.ndarray)

@@ -8,16 +8,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from ._version import __version__
 from .api import CLASSIFICATION, FEATURE_VECTOR, Module, get_expected_image_size, load, save
+from .data import sample_image
 from .errors import (
     CheckpointError,
+    CommandError,
     DatasetError,
     DownloadError,
+    ExportError,
     HandleError,
     ImageError,
     Irv2Error,
+    JobError,
+    MissingDependencyError,
+    NotFound,
+    OptionError,
+    OutputExistsError,
+    PayloadTooLarge,
+    QueueFull,
+    RequestError,
+    ShuttingDown,
     WeightMismatchError,
 )
 
@@ -30,19 +41,28 @@ from .finetune import finetune
 from .labels import Prediction, imagenet_labels, imagenet_synsets, top_k
 from .preprocessing import load_image
 
-__version__ = "0.1.0"
-
 __all__ = [
     "CLASSIFICATION",
     "FEATURE_VECTOR",
     "CheckpointError",
+    "CommandError",
     "DatasetError",
     "DownloadError",
+    "ExportError",
     "HandleError",
     "ImageError",
     "Irv2Error",
+    "JobError",
+    "MissingDependencyError",
     "Module",
+    "NotFound",
+    "OptionError",
+    "OutputExistsError",
+    "PayloadTooLarge",
     "Prediction",
+    "QueueFull",
+    "RequestError",
+    "ShuttingDown",
     "WeightMismatchError",
     "__version__",
     "export",
@@ -66,8 +86,3 @@ def labels(num_classes: int = 1001) -> list[str]:
 def synsets(num_classes: int = 1001) -> list[str]:
     """WordNet synset IDs in label order (1001 with "background" first, or 1000)."""
     return imagenet_synsets(num_classes)
-
-
-def sample_image() -> Path:
-    """Path of the photo shipped with irv2 (a tabby cat, CC0), for trying things out."""
-    return Path(__file__).parent / "data" / "chelsea.jpg"

@@ -12,6 +12,9 @@ from PIL import Image
 import irv2
 from irv2.batch import Input, decode_batches, stack_images
 from irv2.batch import decoding as decoding_module
+from irv2.preprocessing import Preprocessing
+
+RECIPE = Preprocessing()  # TF-Slim's evaluation preprocessing at 299 x 299, as the TF-Hub weights record it
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +35,8 @@ def _inputs(paths):
 
 
 def test_threads_match_inline_decoding_in_order(folder):
-    inline = [d for batch in decode_batches(_inputs(folder), 2, workers=0) for d in batch]
-    threaded = [d for batch in decode_batches(_inputs(folder), 2, workers=3, prefetch=1) for d in batch]
+    inline = [d for batch in decode_batches(_inputs(folder), 2, RECIPE, workers=0) for d in batch]
+    threaded = [d for batch in decode_batches(_inputs(folder), 2, RECIPE, workers=3, prefetch=1) for d in batch]
     assert [d.input.path for d in threaded] == [*folder, "missing.jpg"]
     for a, b in zip(inline, threaded, strict=True):
         assert a.input == b.input and a.error == b.error
@@ -47,10 +50,10 @@ def test_threads_match_inline_decoding_in_order(folder):
 
 
 def test_batches_have_the_requested_size(folder):
-    sizes = [len(batch) for batch in decode_batches(_inputs(folder), 4, workers=2)]
+    sizes = [len(batch) for batch in decode_batches(_inputs(folder), 4, RECIPE, workers=2)]
     assert sizes == [4, 3]
     with pytest.raises(ValueError, match="batch_size"):
-        next(decode_batches(_inputs(folder), 0))
+        next(decode_batches(_inputs(folder), 0, RECIPE))
 
 
 def test_prefetch_is_bounded(folder, monkeypatch):
@@ -59,14 +62,14 @@ def test_prefetch_is_bounded(folder, monkeypatch):
     lock = threading.Lock()
     real = decoding_module.decode_one
 
-    def counting(item, **kwargs):
+    def counting(item, *args, **kwargs):
         with lock:
             started.append(item.path)
-        return real(item, **kwargs)
+        return real(item, *args, **kwargs)
 
     monkeypatch.setattr(decoding_module, "decode_one", counting)
     many = [Input(folder[0])] * 20
-    batches = decode_batches(many, 2, workers=2, prefetch=1)
+    batches = decode_batches(many, 2, RECIPE, workers=2, prefetch=1)
     next(batches)
     assert len(started) <= 2 * (1 + 1) + 2  # the first window, refilled by one batch
     batches.close()  # the consumer stops: nothing more is started
@@ -75,7 +78,7 @@ def test_prefetch_is_bounded(folder, monkeypatch):
 
 
 def test_stack_images_skips_failures(folder):
-    batch = next(decode_batches(_inputs(folder)[:3], 3, workers=0))
+    batch = next(decode_batches(_inputs(folder)[:3], 3, RECIPE, workers=0))
     stacked = stack_images(batch)
     assert stacked.shape == (2, 299, 299, 3) and stacked.dtype == np.float32
     assert stack_images([d for d in batch if d.image is None]) is None

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from irv2.batch import decode_batches, expand_inputs
+from irv2.preprocessing import Preprocessing
+
+RECIPE = Preprocessing()  # TF-Slim's evaluation preprocessing at 299 x 299, as the TF-Hub weights record it
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -39,9 +42,11 @@ def test_tar_shard_members_decode_like_files(image_folder, tmp_path):
         _add(tar, "._s3.jpg", b"resource fork")  # hidden: skipped as in folders
     inputs = expand_inputs([str(shard)])
     assert [i.path for i in inputs] == [f"{shard}::s0.png", f"{shard}::s1.jpg", f"{shard}::s2.jpg"]
-    decoded = [d for batch in decode_batches(inputs, 2, workers=2) for d in batch]
+    decoded = [d for batch in decode_batches(inputs, 2, RECIPE, workers=2) for d in batch]
     expected = [
-        d for batch in decode_batches(expand_inputs([paths[0], paths[7], paths[2]]), 3, workers=0) for d in batch
+        d
+        for batch in decode_batches(expand_inputs([paths[0], paths[7], paths[2]]), 3, RECIPE, workers=0)
+        for d in batch
     ]
     for got, want in zip(decoded, expected, strict=True):
         assert (got.error is None) == (want.error is None)
@@ -65,7 +70,7 @@ def test_broken_shards_become_error_rows_in_place(image_folder, tmp_path):
     packed = tmp_path / "packed.tar.gz"
     packed.write_bytes(b"")
     inputs = expand_inputs([str(cut), str(garbage), str(packed), paths[0]])
-    decoded = [d for batch in decode_batches(inputs, 3, workers=2) for d in batch]
+    decoded = [d for batch in decode_batches(inputs, 3, RECIPE, workers=2) for d in batch]
     errors = [(d.input.path, d.error) for d in decoded]
     assert errors[:2] == [(f"{cut}::000.jpg", None), (f"{cut}::001.jpg", None)]  # read up to the break
     assert errors[-1] == (paths[0], None)

@@ -29,5 +29,5 @@ def batch(photo_arrays) -> np.ndarray:
 @pytest.fixture(scope="module")
 def reference(weights_dir, batch):
     """float32 logits and features of the plain network."""
-    module = irv2.load(weights_dir, fast=False)
+    module = irv2.load(weights_dir, engine="plain")
     return module(batch), module(batch, signature=irv2.FEATURE_VECTOR)

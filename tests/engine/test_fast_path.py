@@ -1,6 +1,6 @@
 """The fast inference path: the fused network computes the plain network's function, in every precision.
 
-Reference: the plain ``InceptionResNetV2`` (``fast=False``; its own parity with TensorFlow is tested in
+Reference: the plain ``InceptionResNetV2`` (``engine="plain"``; its own parity with TensorFlow is tested in
 test_parity.py), on real photos with weights whose BatchNorm statistics fit them (``random_module``).
 """
 
@@ -88,7 +88,7 @@ def test_gradients_flow_through_the_plain_network(weights_dir, batch):
 
 
 def test_plain_path_on_request(weights_dir, batch, reference):
-    module = irv2.load(weights_dir, fast=False)
+    module = irv2.load(weights_dir, engine="plain")
     assert not module.engine.fused
     assert _relative(module(batch), reference[0]) < 1e-5
 
@@ -148,10 +148,11 @@ def test_module_to_changes_precision(weights_dir, batch, reference):
     assert _relative(module(batch), reference[0]) < 0.02
 
 
-def test_train_mode_has_no_fused_copy(weights_dir):
+def test_train_mode_folds_nothing_until_inference(weights_dir, batch, reference):
     module = irv2.load(weights_dir, tags={"train"})
-    assert not module.engine.fused
-    assert module.engine._network is None
+    assert module.training and module.engine._network is None  # its weights are about to change
+    module.model.eval()
+    assert _relative(module(batch), reference[0]) < 1e-5 and module.engine._network is not None
 
 
 def test_engine_without_load(plain, batch, reference):

@@ -22,14 +22,16 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
 def small_checks(monkeypatch):
     """Check exports on one 75 x 75 image instead of three 299-pixel batches: these tests are about files."""
     rng = np.random.default_rng(0)
-    monkeypatch.setattr(export_api, "check_images", lambda any_size: [rng.uniform(0, 1, (1, 75, 75, 3)).astype("f4")])
+    monkeypatch.setattr(
+        export_api, "check_images", lambda size, any_size: [rng.uniform(0, 1, (1, 75, 75, 3)).astype("f4")]
+    )
 
 
 def _stub_writer(monkeypatch, *, content=b"exported", fail=None, scale=1.0):
     """Replace the TorchScript writer and reader: write ``content`` (then raise ``fail``); read back irv2's
     own outputs times ``scale``."""
 
-    def write(wrapper, path, *, metadata_json):
+    def write(wrapper, path, *, image_size, metadata_json):
         path.write_bytes(content)
         if fail is not None:
             raise fail
@@ -78,6 +80,7 @@ def test_cli_refuses_to_overwrite_without_force(capsys, tmp_path, weights_dir):
     assert out.read_bytes() == b"precious"
 
 
+@pytest.mark.tensorflow  # check_export(format="savedmodel") asks for the tensorflow extra before looking at OUT
 def test_force_replaces_only_the_same_kind(tmp_path, flowers_module):
     (tmp_path / "folder.pt").mkdir()
     with pytest.raises(OutputExistsError, match="exists and is not a file"):
@@ -99,9 +102,7 @@ def test_missing_extra_names_the_pip_extra(capsys, monkeypatch, tmp_path, module
     assert isinstance(error.value, ImportError)  # also catchable the usual way for optional dependencies
     status, out, err = _cli(capsys, "--format", format, "-o", tmp_path / "out")
     assert (status, out) == (1, "")
-    assert err == (
-        f"irv2: error: exporting to {format} needs {module_name}, which is not installed: pip install 'irv2[{extra}]'\n"
-    )
+    assert err == (f"irv2: error: exporting to {format} needs {module_name}: pip install 'irv2[{extra}]'\n")
     assert list(tmp_path.iterdir()) == []
 
 

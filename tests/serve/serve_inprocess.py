@@ -18,6 +18,7 @@ import torch
 from aiohttp import web
 
 import irv2
+from irv2.preprocessing import Preprocessing
 from irv2.serve import ServeConfig, create_app
 from irv2.serve.server import make_runner
 
@@ -32,6 +33,11 @@ class StubModule:
     num_classes = 1001
     device = torch.device("cpu")
     dtype = torch.float32
+    preprocessing = Preprocessing()
+    expected_image_size = preprocessing.image_size
+
+    def preprocess(self, image: Any, **options: Any) -> np.ndarray:
+        return self.preprocessing(image, **options)
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay

@@ -13,9 +13,9 @@ import pytest
 from serve_inprocess import StubModule
 
 from irv2.cli.main import main
+from irv2.errors import PayloadTooLarge, RequestError
 from irv2.serve import ServeConfig
 from irv2.serve.decode import b64decode, float_images
-from irv2.serve.errors import PayloadTooLarge, RequestError
 from irv2.serve.protocols import tf_serving, v2
 from irv2.serve.protocols.v2_tensors import decode_bytes_elements, encode_bytes_elements
 
@@ -100,9 +100,9 @@ def test_base64_variants_and_float_checks():
     with pytest.raises(RequestError, match="base64 string"):
         b64decode(12, "x")
     with pytest.raises(RequestError, match="finite"):
-        float_images(np.full((299, 299, 3), np.nan), "x")
+        float_images(np.full((299, 299, 3), np.nan), StubModule(), "x")
     with pytest.raises(RequestError, match=r"\[0, 1\]"):
-        float_images(np.full((299, 299, 3), -0.5), "x")
+        float_images(np.full((299, 299, 3), -0.5), StubModule(), "x")
 
 
 def test_cli_flags(capsys):

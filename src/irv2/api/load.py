@@ -11,20 +11,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..engine import InferenceEngine, fuse, resolve_precision
+from ..engine import build_engine, resolve_engine, resolve_precision
 from ..errors import CheckpointError, HandleError, WeightMismatchError
 from ..formats import read_checkpoint
 from ..formats.keras_h5 import is_hdf5, read_keras_h5
 from ..labels import labels_for
 from ..model import InceptionResNetV2
+from ..preprocessing import Preprocessing
 from ..weights.keras_names import keras_to_slim
+from ..weights.native import CONFIG_FILE, is_native_module, read_native_config, read_safetensors, save_native
 from ..weights.native import WEIGHTS_FILE as NATIVE_WEIGHTS
-from ..weights.native import is_native_module, read_native_config, read_safetensors, save_native
 from ..weights.slim_convert import SlimLayout, inspect_layout, slim_to_state_dict
 from .module import CLASSIFICATION, FEATURE_VECTOR, Module, ModuleInfo
+from .train_graph import set_train_mode
 
 ARCHITECTURE = "inception_resnet_v2"
-ENGINES = ("torch", "torchscript", "onnxruntime")
 
 HANDLE_HELP = (
     "irv2.load takes a TF-Hub module folder or .tar.gz, a TF-Slim V1 .ckpt file or .tar.gz, "
@@ -38,60 +39,55 @@ def load(
     signature: str | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
-    fast: bool = True,
-    compile: bool = False,
     engine: str | None = None,
     calibration: np.ndarray | Sequence[str | os.PathLike[str]] | None = None,
     offline: bool | None = None,
     progress: bool | None = None,
     tags: Iterable[str] | None = None,
-    batch_norm_momentum: float = 0.997,
-    dropout_rate: float = 0.2,
 ) -> Module:
     """Load Inception-ResNet-v2 weights into an inference-ready ``Module``.
 
     Args:
         handle: None for the default (TF-Hub ``classification/1``); a registered handle as users write
-            it (``https://tfhub.dev/google/imagenet/inception_resnet_v2/classification/1``,
-            ``google/imagenet/inception_resnet_v2/feature_vector/1``, the TF-Slim tarball URL, ...) or any
-            other http(s) URL, fetched once, verified and cached under ``$IRV2_HOME``; or a local TF-Hub
-            module folder or archive, TF checkpoint (V1 file or V2 prefix), irv2 module folder,
+            it (``https://tfhub.dev/google/imagenet/inception_resnet_v2/classification/1``, its Kaggle
+            Models address, ``google/imagenet/inception_resnet_v2/feature_vector/1``, the TF-Slim tarball
+            URL, ...) or any other http(s) URL, fetched once, verified and cached under ``$IRV2_HOME``; or a
+            local TF-Hub module folder or archive, TF checkpoint (V1 file or V2 prefix), irv2 module folder,
             ``.safetensors`` state dict with irv2/timm keys, or Keras ``.h5`` weights.
         signature: the default signature of the returned module (``image_classification`` or
             ``image_feature_vector``); defaults to classification when the weights have a classifier.
         device: where to run (default: CPU), e.g. ``"cuda"``.
-        dtype: the precision to run in: ``"float32"`` (the default, exact to TensorFlow within ~1e-6; on
-            CUDA it keeps cuDNN off TF32), ``"tf32"`` (CUDA), ``"bfloat16"`` (CPUs with AVX512-BF16/AMX,
-            GPUs; logits within about 1% of float32), ``"float16"`` (GPUs) or ``"int8"`` (CPU, through ONNX
-            Runtime's static quantization calibrated on ``calibration``; about 3.5x float32 on CPUs with
-            VNNI, at the accuracy cost stated in docs/performance.md); a torch dtype works too.
-        fast: run inference through the fused network (BatchNorm and residual scales folded into the
-            convolutions, ReLU and residual sums fused into oneDNN's kernels, channels-last): the same
-            function to ~1e-6, 1.1-1.3x faster on CPU. ``module.model`` stays the plain network either way.
-        compile: also ``torch.compile`` the fused network (slow first call per batch shape, then faster;
-            torch caches the compiled code on disk).
-        engine: ``"torch"`` (eager PyTorch; the default for every dtype but int8), ``"torchscript"`` (CPU,
-            float32 or bfloat16: the fused network traced and run through oneDNN Graph; 1.05-1.15x faster
-            once warm, 2-4 s of tracing and compiling on the first calls, so for batch jobs and servers) or
-            ``"onnxruntime"`` (CPU, float32 or int8: the network exported to ONNX once, cached under
-            ``$IRV2_HOME/engines``, and run by ONNX Runtime; needs ``pip install 'irv2[onnx]'``).
+        dtype: the precision to run in (``irv2.engine.PRECISIONS``): ``"float32"`` (the default, exact to
+            TensorFlow; on CUDA it keeps cuDNN off TF32), ``"tf32"`` (CUDA), ``"bfloat16"`` (CPUs with
+            AVX512-BF16 or AMX, GPUs), ``"float16"`` (GPUs) or ``"int8"`` (CPU, ONNX Runtime's static
+            quantization calibrated on ``calibration``); aliases such as ``"bf16"`` and torch dtypes work too.
+            docs/performance.md measures what each costs in accuracy and gains in speed.
+        engine: what runs the network (``irv2.engine.ENGINES``): ``"torch"`` (the default: eager PyTorch on the
+            fused network, BatchNorm folded and kernels fused, the same function as the plain network to about
+            1e-6), ``"plain"`` (the unfused TF-Slim network), ``"compiled"`` (``torch.compile`` of the fused
+            network), ``"torchscript"`` (CPU: traced and run through oneDNN Graph) or ``"onnxruntime"`` (CPU,
+            float32 or int8: exported to ONNX once, cached under ``$IRV2_HOME/engines``; ``irv2[onnx]``). None
+            picks ``torch``, or ``onnxruntime`` for int8. ``module.model`` stays the plain network either way.
         calibration: for int8, the images whose activation ranges fix the quantization: an array
-            ``[N, H, W, 3]`` in [0, 1] or image paths (32-128 images typical of the task).
+            ``[N, H, W, 3]`` in [0, 1] or image paths (preprocessed as the module expects), typical of the task.
         offline: never touch the network (default: the ``IRV2_OFFLINE`` environment variable).
         progress: show a download progress bar (default: only on a terminal).
         tags: ``{"train"}`` for TF-Hub's training graph: BatchNorm normalises with batch statistics and
-            updates its moving averages, dropout is on, and every weight is trainable. The default (empty
+            updates its moving averages (decay 0.997), dropout 0.2 before the classifier, and every weight is
+            trainable. ``irv2.finetune.set_train_mode`` sets other decay and dropout values. The default (empty
             set) is the inference graph.
-        batch_norm_momentum: with ``{"train"}``, the moving-average decay as TensorFlow states it
-            (``moving = decay * moving + (1 - decay) * batch``); 0.997 as in later TF-Hub versions
-            (TF-Slim trained with 0.9997). PyTorch's momentum is the other weight, ``1 - decay``.
-        dropout_rate: with ``{"train"}``, the dropout before the classifier (TF-Slim's keep_prob 0.8).
+
+    Raises:
+        Irv2Error: weights that cannot be found, fetched or read (``HandleError``, ``DownloadError``,
+            ``CheckpointError``, ``WeightMismatchError``), or an engine's missing extra
+            (``MissingDependencyError``).
+        ValueError: a signature, dtype or engine that these weights or this device cannot run, saying why.
     """
     train = _train_tag(tags)
-    if train and not 0.0 < batch_norm_momentum < 1.0:
-        raise ValueError(f"batch_norm_momentum is a decay in (0, 1), got {batch_norm_momentum}")
-    if train and not 0.0 <= dropout_rate < 1.0:
-        raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
+    target = torch.device(device) if device is not None else torch.device("cpu")
+    # Checked before any weights are read: a wrong dtype or engine fails at once, not after a download.
+    precision = resolve_precision(dtype, target)
+    spec = resolve_engine(engine, precision, target, train=train)
     local = Path(handle).expanduser() if handle is not None else None
     if local is not None and (local.exists() or Path(f"{local}.index").exists()):
         model, info = _load_local(local)
@@ -103,78 +99,25 @@ def load(
         if signature == CLASSIFICATION and not info.num_classes:
             raise ValueError(f"{handle} has no classifier (a feature-vector module): use {FEATURE_VECTOR!r}")
         info.default_signature = signature
-    precision = resolve_precision(dtype, torch.device(device) if device is not None else torch.device("cpu"))
-    runtime = _engine_for(engine, precision, train=train, compile=compile, fast=fast)
-    if runtime == "onnxruntime":
-        from ..engine.onnxruntime_engine import OnnxRuntimeEngine
-
-        model.to(device=device, dtype=torch.float32).eval()
-        ort_engine = OnnxRuntimeEngine(model, precision, _calibration_images(calibration))
-        ort_engine.build()  # export (and quantize) now, once: the first call is then as fast as the rest
-        return Module(model, info, ort_engine)
-    if runtime == "torchscript":
-        from ..engine.torchscript_engine import TorchScriptEngine
-
-        torch_engine = TorchScriptEngine(model, precision)
-    else:
-        torch_engine = InferenceEngine(model, precision, fused=fast and not train, compile=compile)
-    # Fold while the weights are still float32, so a bfloat16/float16 engine rounds each weight once.
-    fused = fuse(model, merge=torch_engine.merge_openings) if torch_engine.fused else None
-    model.to(device=device, dtype=precision.dtype).eval()
-    if fused is not None:
-        torch_engine.prepare_from(fused)
+    images = _calibration_images(calibration, info.preprocessing) if precision.name == "int8" else None
+    runner = build_engine(
+        spec, model, precision, device=target, image_size=info.image_size, calibration=images, train=train
+    )
     if train:
-        set_train_mode(model, batch_norm_momentum=batch_norm_momentum, dropout_rate=dropout_rate)
-    return Module(model, info, torch_engine)
+        set_train_mode(model)
+    return Module(model, info, runner)
 
 
-def _engine_for(engine: str | None, precision, *, train: bool, compile: bool, fast: bool) -> str:
-    """Which engine runs inference: ``engine`` as asked, else ONNX Runtime for int8 and PyTorch otherwise."""
-    runtime = engine or ("onnxruntime" if precision.name == "int8" else "torch")
-    if runtime not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(map(repr, ENGINES))}")
-    if runtime != "onnxruntime" and precision.name == "int8":
-        raise ValueError("int8 runs through ONNX Runtime: use engine='onnxruntime' (or leave engine unset)")
-    if runtime == "torchscript":
-        if train:
-            raise ValueError("the {'train'} graph runs eagerly: engine='torchscript' is for inference")
-        if compile:
-            raise ValueError("compile=True compiles the eager engine; engine='torchscript' is already a graph")
-        if not fast:
-            raise ValueError("engine='torchscript' traces the fused network: it has no fast=False form")
-    if runtime == "onnxruntime":
-        if precision.name not in ("float32", "int8"):
-            raise ValueError(f"engine='onnxruntime' runs float32 or int8 on the CPU, not {precision.name}")
-        if train:
-            raise ValueError("the {'train'} graph runs in PyTorch: engine='onnxruntime' is for inference")
-        if compile:
-            raise ValueError("compile=True compiles the PyTorch engine; ONNX Runtime optimises its own graph")
-    return runtime
-
-
-def _calibration_images(calibration: np.ndarray | Sequence[str | os.PathLike[str]] | None) -> np.ndarray | None:
-    """Calibration images as one array ``[N, 299, 299, 3]`` in [0, 1]; paths are read with ``load_image``."""
+def _calibration_images(
+    calibration: np.ndarray | Sequence[str | os.PathLike[str]] | None, preprocessing: Preprocessing
+) -> np.ndarray | None:
+    """Calibration images as one array ``[N, H, W, 3]`` in [0, 1]; paths are preprocessed as the module's."""
     if calibration is None or isinstance(calibration, np.ndarray):
         return calibration
-    from ..preprocessing import load_image
-
     paths = list(calibration)
     if paths and all(isinstance(p, (str, os.PathLike)) for p in paths):
-        return np.stack([load_image(p) for p in paths])
+        return np.stack([preprocessing(p) for p in paths])
     return np.asarray(calibration, dtype=np.float32)
-
-
-def set_train_mode(model: InceptionResNetV2, *, batch_norm_momentum: float = 0.997, dropout_rate: float = 0.2) -> None:
-    """Put ``model`` in TF-Hub's ``{"train"}`` graph state (see ``load``)."""
-    for layer in model.modules():
-        if isinstance(layer, torch.nn.BatchNorm2d):
-            layer.momentum = 1.0 - batch_norm_momentum
-        elif isinstance(layer, torch.nn.Dropout):
-            layer.p = dropout_rate
-    for name, parameter in model.named_parameters():
-        # TF-Slim's BatchNorm has no scale: the PyTorch stand-in stays fixed at one.
-        parameter.requires_grad_(not name.endswith("bn.weight"))
-    model.train()
 
 
 def _train_tag(tags: Iterable[str] | None) -> bool:
@@ -225,7 +168,7 @@ def _load_from_hub(
     checksum = hub.describe(source).get("checksum")
     info.provenance.update(source=source.name, urls=list(source.urls), checksum=checksum, artifact=str(artifact))
     if source.preprocessing:
-        info.preprocessing = dict(source.preprocessing)
+        info.preprocessing = Preprocessing.from_dict(source.preprocessing)
     try:
         with hub.FileLock(cache.parent / f"{cache.name}.lock"):
             _save_module(model, info, cache)
@@ -244,10 +187,11 @@ def _save_module(model: InceptionResNetV2, info: ModuleInfo, path: Path) -> Path
         "architecture": ARCHITECTURE,
         "num_classes": info.num_classes,
         "aux_logits": model.aux_logits is not None,
+        # The size stays at the top level too, where irv2 before 0.2 (and tools reading irv2.json) look for it.
         "image_size": list(info.image_size),
         "input_range": [0.0, 1.0],
         "default_signature": info.default_signature,
-        "preprocessing": info.preprocessing,
+        "preprocessing": info.preprocessing.to_dict(),
         "labels": info.labels,
         "provenance": info.provenance,
     }
@@ -306,12 +250,18 @@ def _load_native(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
     info = ModuleInfo(
         num_classes=layout.num_classes,
         labels=config.get("labels"),
-        image_size=tuple(config.get("image_size", (299, 299))),
         default_signature=config.get("default_signature", CLASSIFICATION if layout.num_classes else FEATURE_VECTOR),
-        preprocessing=config.get("preprocessing", {}),
+        preprocessing=_preprocessing_of(path, config),
         provenance={**config.get("provenance", {}), "loaded_from": str(path)},
     )
     return model, info
+
+
+def _preprocessing_of(path: Path, config: dict[str, Any]) -> Preprocessing:
+    try:
+        return Preprocessing.from_dict(config.get("preprocessing"), image_size=config.get("image_size"))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(path / CONFIG_FILE, f"its preprocessing cannot be used ({exc})") from None
 
 
 def _layout_of_state_dict(path: Path, state: dict[str, torch.Tensor]) -> SlimLayout:
@@ -346,6 +296,6 @@ def _model_from_state_dict(path: Path, state: dict[str, torch.Tensor], layout: S
 
 def _empty_model(layout: SlimLayout) -> InceptionResNetV2:
     """The network without storage ("meta" tensors): every tensor comes from the weights file, so
-    random initialisation would be wasted work (0.6 s); ``load_state_dict(assign=True)`` fills it."""
+    random initialisation would be wasted work; ``load_state_dict(assign=True)`` fills it."""
     with torch.device("meta"):
         return InceptionResNetV2(num_classes=layout.num_classes, aux_logits=layout.aux_logits)

@@ -10,34 +10,65 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..engine import InferenceEngine, resolve_precision
+from ..engine.fingerprint import model_fingerprint, weights_sha256
 from ..engine.precision import Precision
 from ..model import MIN_INPUT_SIZE, InceptionResNetV2
+from ..preprocessing import DEFAULT_MAX_PIXELS, Preprocessing
 
 CLASSIFICATION = "image_classification"
 FEATURE_VECTOR = "image_feature_vector"
 SIGNATURES = (CLASSIFICATION, FEATURE_VECTOR)
-DEFAULT_IMAGE_SIZE = (299, 299)
 
 
-@dataclass
 class ModuleInfo:
-    """What the weights are and how to feed them; saved as ``irv2.json`` by ``irv2.save``."""
+    """What the weights are and how to feed them; saved as ``irv2.json`` by ``irv2.save``.
 
-    num_classes: int
-    labels: list[str] | None
-    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
-    default_signature: str = CLASSIFICATION
-    preprocessing: dict[str, Any] = field(
-        default_factory=lambda: {"recipe": "tf_slim_eval", "central_fraction": 0.875, "resize": "bilinear_tf_legacy"}
-    )
-    provenance: dict[str, Any] = field(default_factory=dict)
+    Attributes:
+        num_classes: width of the classifier (1001 with "background" at 0 for the TF-Hub weights; 0 for a
+            feature-vector module).
+        labels: a name per class, or None.
+        default_signature: ``image_classification`` or ``image_feature_vector``.
+        preprocessing: the :class:`~irv2.preprocessing.Preprocessing` the weights expect, image size included;
+            ``image_size`` reads it. A mapping (as ``irv2.json`` holds it) and ``image_size=`` are accepted.
+        provenance: where the weights came from (source, format, checksums, fine-tuning).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        labels: list[str] | None,
+        image_size: tuple[int, int] | int | None = None,
+        default_signature: str = CLASSIFICATION,
+        preprocessing: Preprocessing | Mapping[str, Any] | None = None,
+        provenance: dict[str, Any] | None = None,
+    ) -> None:
+        self.num_classes = num_classes
+        self.labels = labels
+        self.default_signature = default_signature
+        if not isinstance(preprocessing, Preprocessing):
+            preprocessing = Preprocessing.from_dict(preprocessing, image_size=image_size)
+        elif image_size is not None:
+            preprocessing = preprocessing.with_size(image_size)
+        self.preprocessing = preprocessing
+        self.provenance = dict(provenance or {})
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the input the weights expect (from :attr:`preprocessing`)."""
+        return self.preprocessing.image_size
+
+    def __repr__(self) -> str:
+        return (
+            f"ModuleInfo(num_classes={self.num_classes}, default_signature={self.default_signature!r}, "
+            f"preprocessing={self.preprocessing!r})"
+        )
 
 
 class Module:
@@ -51,10 +82,11 @@ class Module:
             ``TorchScriptEngine`` (that copy traced for oneDNN Graph) or ``OnnxRuntimeEngine``.
     """
 
-    def __init__(self, model: InceptionResNetV2, info: ModuleInfo, engine: InferenceEngine | None = None) -> None:
+    def __init__(self, model: InceptionResNetV2, info: ModuleInfo, engine: Any = None) -> None:
         self.model = model
         self.info = info
         self.engine = engine or InferenceEngine(model, _precision_of(model))
+        self._weights_digest: tuple[int, str] | None = None
 
     # -- properties mirroring hub.Module -----------------------------------------------------------
     @property
@@ -84,8 +116,48 @@ class Module:
 
     @property
     def precision(self) -> str:
-        """The number format inference runs in: ``float32`` (exact), ``tf32``, ``bfloat16`` or ``float16``."""
+        """The number format inference runs in: ``float32`` (exact), ``tf32``, ``bfloat16``, ``float16`` or
+        ``int8``."""
         return self.engine.precision.name
+
+    @property
+    def engine_name(self) -> str:
+        """The engine inference runs on, by its name in ``irv2.engine.ENGINES`` (``torch``, ``onnxruntime``...)."""
+        return self.engine.name
+
+    # -- preprocessing ------------------------------------------------------------------------------------
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The recipe that turns an image into this module's input (recorded with the weights)."""
+        return self.info.preprocessing
+
+    def preprocess(self, image: Any, *, draft: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+        """``image`` (a path, bytes, a file object, a PIL image or an array ``[H, W, 3]``) as this module's
+        input: float32 ``[H, W, 3]`` in [0, 1] at :attr:`expected_image_size`, made with the recipe the weights
+        record (TF-Slim's central crop 0.875 and legacy bilinear resize). Add a batch axis with ``[None]``, or
+        stack several. ``draft`` and ``max_pixels``: see :class:`~irv2.preprocessing.Preprocessing`."""
+        return self.preprocessing(image, draft=draft, max_pixels=max_pixels)
+
+    # -- identity ----------------------------------------------------------------------------------------
+    def weights_sha256(self) -> str:
+        """The sha256 of the network's weights (float32 values, in state-dict order): the same weights give the
+        same digest whatever file or precision they were loaded from. Kept until the weights change."""
+        fingerprint = model_fingerprint(self.model)
+        if self._weights_digest is None or self._weights_digest[0] != fingerprint:
+            self._weights_digest = (fingerprint, weights_sha256(self.model))
+        return self._weights_digest[1]
+
+    def run_settings(self) -> dict[str, Any]:
+        """Every setting of this module that changes its outputs: the weights' digest, engine, precision, the
+        int8 calibration set's digest and the preprocessing recipe (what batch jobs record to refuse a resume
+        that would mix rows of two settings)."""
+        return {
+            "weights_sha256": self.weights_sha256(),
+            "engine": self.engine_name,
+            "dtype": self.precision,
+            "calibration_sha256": getattr(self.engine, "calibration_sha256", None),
+            "preprocessing": self.preprocessing.to_dict(),
+        }
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
         """Move or cast the network (as ``nn.Module.to``); the fast path follows at the next call."""
@@ -186,7 +258,7 @@ def _to_nchw(images: np.ndarray | torch.Tensor, device: torch.device, dtype: tor
 def _largest(x: torch.Tensor) -> float:
     """The largest value of ``x``; through numpy on the CPU, on this thread. A PyTorch reduction would wake its
     OpenMP threads, which then spin for a while, beside ONNX Runtime's threads when that engine runs next
-    (7 ms per call at batch 1 on 2 cores)."""
+    (docs/performance.md measures the cost at batch 1)."""
     if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
         return float(x.detach().numpy().max())
     return float(x.detach().amax())

@@ -3,7 +3,7 @@
 While the network runs on one batch, a pool of decoding threads prepares the next ones. Threads rather
 than processes: Pillow's JPEG/PNG decoders and numpy's resize release the GIL, and the network's own
 kernels run outside it, so the decoders get the cores whenever the network leaves them; threads also cost
-nothing to start (a process would import torch again, 1-2 s) and share the decoded arrays without
+nothing to start (a process would import torch again) and share the decoded arrays without
 pickling. At most ``prefetch`` batches are decoded ahead, so memory stays bounded by a few batches plus
 one full-size photo per thread, whatever the number of files.
 """
@@ -22,7 +22,7 @@ import torch
 
 from ..api import Module
 from ..errors import Irv2Error
-from ..preprocessing import load_image
+from ..preprocessing import Preprocessing
 from .inputs import Input
 from .shards import read_member
 
@@ -33,7 +33,8 @@ IMAGE_ERRORS = (Irv2Error, OSError, ValueError, MemoryError)
 
 @dataclass
 class Decoded:
-    """An input after decoding: the image ``[299, 299, 3]`` float32 in [0, 1], or why there is none."""
+    """An input after decoding: the image ``[H, W, 3]`` float32 in [0, 1] as the module's preprocessing makes
+    it, or why there is none."""
 
     input: Input
     image: np.ndarray | None
@@ -52,27 +53,28 @@ def default_workers() -> int:
 def decode_batches(
     inputs: Sequence[Input],
     batch_size: int,
+    preprocess: Preprocessing,
     *,
     workers: int | None = None,
     prefetch: int = 2,
     draft: bool = True,
-    image_size: int | tuple[int, int] = 299,
 ) -> Iterator[list[Decoded]]:
     """Decode ``inputs`` and yield them ``batch_size`` at a time, in input order.
 
     Args:
+        preprocess: the module's recipe (``module.preprocessing``): every image comes out as the module takes
+            it, at its size.
         workers: decoding threads; None for :func:`default_workers`, 0 to decode in the calling thread.
         prefetch: batches decoded ahead of the one being consumed (with ``workers`` > 0).
         draft: decode large JPEGs at reduced scale before the exact crop and resize
             (``irv2.load_image(draft=True)``); False reproduces TF-Slim's preprocessing bit for bit.
-        image_size: output size of each image.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     workers = default_workers() if workers is None else workers
     if workers <= 0 or len(inputs) <= 1:
         for start in range(0, len(inputs), batch_size):
-            yield [decode_one(item, draft=draft, image_size=image_size) for item in inputs[start : start + batch_size]]
+            yield [decode_one(item, preprocess, draft=draft) for item in inputs[start : start + batch_size]]
         return
     pending: deque[Future[Decoded]] = deque()
     queue = iter(inputs)
@@ -81,24 +83,24 @@ def decode_batches(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="irv2-decode") as pool:
         try:
             for item in islice(queue, limit):
-                pending.append(pool.submit(decode_one, item, draft=draft, image_size=image_size))
+                pending.append(pool.submit(decode_one, item, preprocess, draft=draft))
             while pending:
                 batch = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
                 for item in islice(queue, len(batch)):
-                    pending.append(pool.submit(decode_one, item, draft=draft, image_size=image_size))
+                    pending.append(pool.submit(decode_one, item, preprocess, draft=draft))
                 yield batch
         finally:
             for future in pending:
                 future.cancel()
 
 
-def decode_one(item: Input, *, draft: bool = True, image_size: int | tuple[int, int] = 299) -> Decoded:
+def decode_one(item: Input, preprocess: Preprocessing, *, draft: bool = True) -> Decoded:
     """Decode and preprocess one input; any per-image failure becomes the ``error`` of its result."""
     if item.error is not None:
         return Decoded(item, None, item.error)
     try:
         source = item.path if item.member is None else read_member(item.member)
-        return Decoded(item, load_image(source, size=image_size, draft=draft), None)
+        return Decoded(item, preprocess(source, draft=draft), None)
     except IMAGE_ERRORS as exc:
         return Decoded(item, None, error_text(item.path, exc))
 

@@ -23,7 +23,6 @@ from typing import Any
 import torch
 
 from ..api import load
-from ..preprocessing import load_image
 from .decoding import IMAGE_ERRORS, Decoded, default_workers, error_text
 from .inputs import Input
 from .rows import RowBuilder
@@ -40,6 +39,7 @@ class _Batches:
         batch_size: int = 8,
         device: str | None = None,
         dtype: str | None = None,
+        engine: str | None = None,
         draft: bool = True,
         workers: int | None = None,
     ) -> None:
@@ -47,7 +47,7 @@ class _Batches:
         # An actor owns its process, as the CLI does.
         torch.set_flush_denormal(True)
         # Once per actor: the weights stay loaded for every batch Ray sends this actor.
-        self.module = load(weights, device=device, dtype=dtype, progress=False)
+        self.module = load(weights, device=device, dtype=dtype, engine=engine, progress=False)
         self.rows = RowBuilder(self.kind, self.module, k=top_k)
         self.batch_size = batch_size
         self.draft = draft
@@ -67,7 +67,7 @@ class _Batches:
     def _decode(self, path: str, data: bytes | None) -> Decoded:
         item = Input(path)
         try:
-            image = load_image(path if data is None else bytes(data), draft=self.draft)
+            image = self.module.preprocess(path if data is None else bytes(data), draft=self.draft)
         except IMAGE_ERRORS as exc:
             return Decoded(item, None, error_text(path, exc))
         return Decoded(item, image, None)

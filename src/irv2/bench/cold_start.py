@@ -17,7 +17,7 @@ import irv2
 t1 = time.perf_counter()
 module = irv2.load(sys.argv[1], device=sys.argv[2], dtype=sys.argv[3])
 t2 = time.perf_counter()
-image = irv2.load_image(irv2.sample_image())[None]
+image = module.preprocess(irv2.sample_image())[None]
 module(image)
 t3 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_prediction_s": t3 - t2}))

@@ -16,15 +16,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
-from ..api import Module, load, save
+from .._version import __version__
+from ..api import CLASSIFICATION, Module, load, save
 from ..batch import decode_batches, expand_inputs, run_module, stack_images
+from ..data import sample_photos
+from ..engine import DEFAULT_ENGINE, ENGINES, engines_for
+from ..engine.catalog import ALIASES
 from ..engine.precision import cpu_has_fast_bfloat16
 from .cold_start import measure_cold_start
 from .measure import peak_memory_mib, reset_peak_memory, time_runs
-from .synthetic import calibrated_random_module, sample_photos
-
-ENGINES = ("fused", "plain", "compiled", "torchscript", "onnxruntime")
+from .synthetic import calibrated_random_module
 
 
 @dataclass
@@ -36,7 +37,7 @@ class BenchConfig:
     random_weights: bool = False
     device: str = "cpu"
     dtypes: Sequence[str] = ("float32",)
-    engines: Sequence[str] = ("fused",)
+    engines: Sequence[str] = (DEFAULT_ENGINE,)
     batch_sizes: Sequence[int] = (1, 8, 16)
     min_seconds: float = 3.0
     images: str | None = None
@@ -99,29 +100,20 @@ def _weights_handle(config: BenchConfig, scratch: Path) -> str | None:
 
 
 def _load(handle: str | None, device: torch.device, dtype: str, engine: str) -> Module:
-    if engine == "onnxruntime":
-        with warnings.catch_warnings():
-            # Speed does not depend on how well int8 is calibrated: the bundled photo and its mirror will do.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return load(handle, device=device, dtype=dtype, engine=engine, calibration=_calibration(dtype))
-    if engine == "torchscript":
+    if dtype != "int8":
         return load(handle, device=device, dtype=dtype, engine=engine)
-    return load(
-        handle,
-        device=device,
-        dtype=dtype,
-        fast=engine != "plain",
-        compile=engine == "compiled",
-    )
+    with warnings.catch_warnings():
+        # Speed does not depend on how well int8 is calibrated: the bundled photo and its mirror will do.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return load(handle, device=device, dtype=dtype, engine=engine, calibration=sample_photos())
 
 
 def _engine_for(dtype: str, engine: str) -> str:
-    """int8 exists only in the ONNX Runtime engine, whichever engine the run names."""
-    return "onnxruntime" if dtype == "int8" else engine
-
-
-def _calibration(dtype: str) -> np.ndarray | None:
-    return sample_photos() if dtype == "int8" else None
+    """The engine a run names, or the one engine that runs ``dtype`` when the named one cannot (int8)."""
+    name = ALIASES.get(engine, engine)
+    if name in ENGINES and dtype not in ENGINES[name].dtypes and len(engines_for(dtype)) == 1:
+        return engines_for(dtype)[0]
+    return name
 
 
 def _measure_module(
@@ -130,7 +122,8 @@ def _measure_module(
     rows = []
     for batch_size in config.batch_sizes:
         config.log(f"{dtype} {engine} batch {batch_size}")
-        images = torch.rand(batch_size, 299, 299, 3, generator=torch.Generator().manual_seed(0)).to(device)
+        size = module.expected_image_size
+        images = torch.rand(batch_size, *size, 3, generator=torch.Generator().manual_seed(0)).to(device)
         reset_peak_memory(device)
         first = time.perf_counter()
         with torch.inference_mode():
@@ -176,13 +169,13 @@ def _measure_end_to_end(
         # create kernels (0.1-0.2 s; TorchScript traces and compiles, 1-3 s), a cost a long run pays once
         # but one that would weigh on a measurement over a few dozen photos.
         for _ in range(2):
-            run_module(module, np.zeros((batch_size, 299, 299, 3), np.float32), "image_classification")
+            run_module(module, np.zeros((batch_size, *module.expected_image_size, 3), np.float32), CLASSIFICATION)
         started = time.perf_counter()
         done = 0
-        for batch in decode_batches(inputs, batch_size, workers=config.workers):
+        for batch in decode_batches(inputs, batch_size, module.preprocessing, workers=config.workers):
             images = stack_images(batch, pin_memory=pin)
             if images is not None:
-                run_module(module, images, "image_classification")
+                run_module(module, images, CLASSIFICATION)
             done += len(batch)
         seconds = time.perf_counter() - started
         same_setup = (dtype, engine, batch_size)

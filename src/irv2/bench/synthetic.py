@@ -13,17 +13,9 @@ import numpy as np
 import torch
 
 from ..api.module import Module, ModuleInfo
+from ..data import sample_photos
 from ..labels import labels_for
 from ..model import InceptionResNetV2
-
-
-def sample_photos() -> np.ndarray:
-    """The bundled photo and its mirror image, preprocessed: ``[2, 299, 299, 3]`` in [0, 1]."""
-    from .. import sample_image
-    from ..preprocessing import load_image
-
-    photo = load_image(sample_image())
-    return np.stack([photo, photo[:, ::-1]])
 
 
 def calibrated_random_module(images: np.ndarray | None = None, *, seed: int = 0) -> Module:

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from .common import CommandError, device_name
+from .common import CommandError, device_name, dtype_argument, dtype_help, engine_argument, engine_help
 
 DESCRIPTION = """\
 Measure irv2 on this machine: load time, cold start (a new process to its first prediction), batch-1
@@ -30,9 +30,6 @@ def _int_list(text: str) -> list[int]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from ..bench import ENGINES
-    from ..engine import PRECISIONS
-
     parser = subparsers.add_parser(
         "bench",
         help="measure latency, throughput, load time and cold start here",
@@ -46,15 +43,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--dtype",
         action="append",
-        choices=PRECISIONS,
-        help="precision to measure; repeat for several (default: float32 and what the device runs natively)",
+        type=dtype_argument,
+        metavar="DTYPE",
+        help=dtype_help("repeat for several; by default float32 and what the device runs natively"),
     )
     parser.add_argument(
         "--engine",
         action="append",
-        choices=ENGINES,
-        help="fused (the default path), plain (unfused network), compiled (torch.compile), torchscript "
-        "(CPU, oneDNN Graph) or onnxruntime (CPU; int8 always runs there); repeatable",
+        type=engine_argument,
+        metavar="ENGINE",
+        help=engine_help("repeat for several; by default torch (int8 always runs on onnxruntime)"),
     )
     parser.add_argument(
         "-b", "--batch-sizes", type=_int_list, metavar="N,N", help="batch sizes (default 1,8,16; CUDA 1,64,256)"
@@ -71,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from ..bench import BenchConfig, default_dtypes, format_report, run_bench
-    from ..engine import resolve_precision
+    from ..engine import DEFAULT_ENGINE, resolve_precision
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -90,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         random_weights=args.random,
         device=args.device,
         dtypes=dtypes,
-        engines=args.engine or ["fused"],
+        engines=args.engine or [DEFAULT_ENGINE],
         batch_sizes=args.batch_sizes or ([1, 64, 256] if device.type == "cuda" else [1, 8, 16]),
         min_seconds=args.seconds,
         images=args.images,

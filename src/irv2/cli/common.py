@@ -1,4 +1,8 @@
-"""What ``classify`` and ``features`` share: loading the weights and the arguments that choose how to run."""
+"""What the commands share: loading the weights, and the arguments that choose how to run them.
+
+``--dtype`` and ``--engine`` take their names and help from ``irv2.engine`` (its ``PRECISIONS`` and
+``ENGINES`` table), so every command speaks the same vocabulary as ``irv2.load``.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,13 @@ import sys
 
 import torch
 
-from .. import Module, load
-from ..engine import PRECISIONS
+from ..api import Module, load
+from ..engine import ENGINES, PRECISIONS, engine_names
+from ..engine.catalog import ALIASES as ENGINE_ALIASES
+from ..engine.precision import SUMMARIES, dtype_name
+from ..errors import CommandError
 
-
-class CommandError(Exception):
-    """A failure to report as ``irv2: error: <message>`` on stderr, without a traceback, exiting ``status``."""
-
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
+__all__ = ["CommandError"]  # re-exported: the subcommands raise it from here
 
 
 def warn(message: str) -> None:
@@ -30,13 +31,12 @@ def load_module(
     device: str | None = None,
     quiet: bool = False,
     dtype: str | None = None,
-    compile: bool = False,
     engine: str | None = None,
     calibration: list[str] | None = None,
 ) -> Module:
-    """``irv2.load(handle, device=device, dtype=dtype, compile=compile, engine=engine, ...)``; no handle means
-    irv2's default weights (fetched once, cached). ``calibration`` is PATH arguments (files, folders, @lists)
-    naming the images that calibrate int8.
+    """``irv2.load(handle, device=device, dtype=dtype, engine=engine, ...)``; no handle means irv2's default
+    weights (fetched once, cached). ``calibration`` is PATH arguments (files, folders, @lists) naming the
+    images that calibrate int8.
 
     Irv2Error (unreadable weights, unknown handle, failed download) passes through for ``main`` to report;
     a device or precision that cannot take the model becomes a CommandError. ``quiet`` hides the download
@@ -53,7 +53,6 @@ def load_module(
             handle,
             device=device,
             dtype=dtype,
-            compile=compile,
             engine=engine,
             calibration=images,
             progress=False if quiet else None,
@@ -67,9 +66,24 @@ def load_module(
         raise CommandError(f"{handle}: cannot read the weights ({exc.strerror or exc})") from None
 
 
+def require_classifier(module: Module, weights: str | None) -> None:
+    """CommandError for a feature-vector module (no classifier), pointing to ``irv2 features``."""
+    if not module.num_classes:
+        raise CommandError(
+            f"{weights or 'the default weights'}: a feature-vector module without a classifier cannot "
+            "classify; use `irv2 features` for its 1536-d features"
+        )
+
+
 def speed_options(args: argparse.Namespace) -> dict:
     """The ``load_module`` keywords that ``add_speed_arguments`` parsed."""
-    return {"dtype": args.dtype, "compile": args.compile, "engine": args.engine, "calibration": args.calibration}
+    engine = args.engine
+    if getattr(args, "compile", False):
+        warn("--compile is now --engine compiled")
+        if engine not in (None, "compiled"):
+            raise CommandError(f"--compile means --engine compiled, which contradicts --engine {engine}", status=2)
+        engine = "compiled"
+    return {"dtype": args.dtype, "engine": engine, "calibration": args.calibration}
 
 
 def _calibration_paths(arguments: list[str]) -> list[str]:
@@ -160,26 +174,52 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
         "--exact-decode",
         action="store_true",
         help="decode large JPEGs at full size, reproducing TF-Slim's preprocessing bit for bit (default: "
-        "decode them at 1/2-1/8 scale first, still at least 342 px, then crop and resize exactly; ~5x faster "
+        "decode them at 1/2-1/8 scale first, still at least 342 px, then crop and resize exactly; much faster "
         "on 6 MP photos, a slightly smoother image)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings or summary on stderr")
 
 
+def dtype_argument(text: str) -> str:
+    """argparse type: a precision of ``irv2.engine.PRECISIONS`` or an alias (``bf16``)."""
+    try:
+        return dtype_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def engine_argument(text: str) -> str:
+    """argparse type: an engine of ``irv2.engine.ENGINES`` or an alias (``fused``)."""
+    name = ENGINE_ALIASES.get(text.lower(), text.lower())
+    if name not in ENGINES:
+        raise argparse.ArgumentTypeError(f"unknown engine {text!r}; use one of {', '.join(engine_names())}")
+    return name
+
+
+def dtype_help(first: str) -> str:
+    """``--dtype``'s help: each precision and what it is for, ``first`` being what happens by default."""
+    return f"precision: {first}. " + "; ".join(f"{name}: {SUMMARIES[name]}" for name in PRECISIONS)
+
+
+def engine_help(first: str) -> str:
+    """``--engine``'s help: each engine and what it is, ``first`` being what happens by default."""
+    return f"what runs the network: {first}. " + "; ".join(f"{spec.name}: {spec.summary}" for spec in ENGINES.values())
+
+
 def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
-    """--dtype and --compile, as every command that runs the network takes them."""
+    """--dtype, --engine and --calibration, as every command that runs the network takes them."""
     parser.add_argument(
         "--dtype",
-        choices=PRECISIONS,
+        type=dtype_argument,
         default="float32",
-        help="precision: float32 (default, exact), tf32 (CUDA), bfloat16 (CPUs with AVX512-BF16/AMX, GPUs; "
-        "logits within ~1%% of float32), float16 (GPUs), int8 (CPU, ONNX Runtime; needs --calibration)",
+        metavar="DTYPE",
+        help=dtype_help("float32 by default").replace("%", "%%"),
     )
     parser.add_argument(
         "--engine",
-        choices=("torch", "torchscript", "onnxruntime"),
-        help="torch (default), torchscript (CPU: oneDNN Graph, faster for many images after a few seconds of "
-        "compiling) or onnxruntime (CPU float32/int8; exported once and cached; irv2[onnx])",
+        type=engine_argument,
+        metavar="ENGINE",
+        help=engine_help("torch by default (onnxruntime for int8)").replace("%", "%%"),
     )
     parser.add_argument(
         "--calibration",
@@ -187,8 +227,5 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="images that calibrate --dtype int8 (a file, folder or @list; repeatable): 32-128 typical of your task",
     )
-    parser.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile the network: minutes to compile on first use (cached on disk), faster after",
-    )
+    # Before --engine compiled there was --compile; scripts that pass it keep working, with a warning.
+    parser.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)

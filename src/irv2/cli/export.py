@@ -6,22 +6,20 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 
-from ..export import FORMATS, ExportError, MissingDependencyError, check_export, export
+from ..errors import ExportError, MissingDependencyError
+from ..export import FORMATS, FORMATS_TABLE, check_export, export
 from .common import CommandError, load_module
 
 DESCRIPTION = """\
-Export weights to a deployment format, with TF-Hub's interface: input `images` float32 [B, 299, 299, 3]
-(channel last) with values in [0, 1]; outputs `logits` [B, num_classes] and `features` [B, 1536] (only
-`features` for a feature-vector module). The batch size is free.
+Export weights to a deployment format, with TF-Hub's interface: input `images` float32 [B, H, W, 3]
+(channel last, the weights' size: 299 x 299 for TF-Hub's) with values in [0, 1]; outputs `logits`
+[B, num_classes] and `features` [B, 1536] (only `features` for a feature-vector module). The batch size is
+free.
 
 formats:
-  onnx         one .onnx file, checked with onnxruntime; labels and preprocessing in its metadata_props
-               (needs: pip install 'irv2[onnx]')
-  torchscript  one .pt file for torch.jit.load (Python) or libtorch (C++); any image size
-  savedmodel   a TensorFlow 2 SavedModel folder for tf.saved_model.load and hub.KerasLayer, signatures
-               serving_default, image_classification and image_feature_vector (needs: pip install
-               'irv2[tensorflow]')
+{formats}
 
 The export is written under a temporary name, read back with its own runtime and compared with irv2 on a
 photo (within 1e-4 relative), then renamed into place: a failed export leaves nothing behind. Prints the
@@ -31,11 +29,21 @@ exit status: 0 written; 1 the weights could not be loaded, a dependency is missi
 or did not match; 2 a usage error: no format, OUT's folder missing, or OUT exists (pass --force)."""
 
 
+def _formats_text() -> str:
+    lines = []
+    for spec in FORMATS_TABLE.values():
+        needs = f" (needs: pip install 'irv2[{spec.extra}]')" if spec.extra else ""
+        lines.extend(
+            textwrap.wrap(spec.summary + needs, 92, initial_indent=f"  {spec.name:<13}", subsequent_indent=" " * 15)
+        )
+    return "\n".join(lines)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
         help="export weights to ONNX, TorchScript or a TensorFlow SavedModel",
-        description=DESCRIPTION,
+        description=DESCRIPTION.format(formats=_formats_text()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -50,7 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "-f",
         "--format",
         choices=FORMATS,
-        help="what to write (default: from OUT's suffix, .onnx or .pt)",
+        help="what to write (default: from OUT's suffix: "
+        + ", ".join(f"{s} {spec.name}" for spec in FORMATS_TABLE.values() for s in spec.suffixes)
+        + ")",
     )
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the file (or SavedModel folder) to write")
     parser.add_argument(

@@ -16,9 +16,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import Irv2Error, __version__
+from .._version import __version__
+from ..errors import CommandError, Irv2Error
 from . import bench, classify, export, features, finetune, serve, weights
-from .common import CommandError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

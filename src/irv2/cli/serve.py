@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
+from ..extras import require_extra
 from .common import CommandError, add_speed_arguments, device_name, load_module, positive_int, speed_options
 
 DESCRIPTION = """\
@@ -106,12 +107,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..serve import require_extra
-
-    try:
-        require_extra()
-    except ImportError as exc:
-        raise CommandError(str(exc)) from None
+    require_extra("serve", "irv2's server")
     from ..serve import ServeConfig, serve
 
     try:

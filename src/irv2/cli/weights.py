@@ -12,9 +12,9 @@ import os
 import sys
 from typing import Any
 
-from .. import load, save
+from ..api import load, save
+from ..errors import CommandError
 from ..weights.native import is_native_module
-from .common import CommandError
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -104,7 +104,7 @@ def _describe_local(path: str) -> dict[str, Any]:
         "signatures": list(module.signatures),
         "default_signature": info.default_signature,
         "image_size": list(info.image_size),
-        "preprocessing": info.preprocessing,
+        "preprocessing": info.preprocessing.to_dict(),
         "provenance": info.provenance,
         "size_on_disk": _size_on_disk(path),
     }

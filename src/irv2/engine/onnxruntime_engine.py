@@ -1,23 +1,22 @@
 """``OnnxRuntimeEngine``: the network run by ONNX Runtime on the CPU, in float32 or quantized to int8.
 
-Why a second engine: on this project's reference CPU (Zen 4, AVX-512 with VNNI), ONNX Runtime's MLAS kernels
-run the float32 network about 1.1x faster than oneDNN under PyTorch, and ONNX Runtime's post-training static
-quantization (``onnxruntime.quantization``, maintained with the runtime) turns the network into int8
-convolutions that VNNI runs about 3.5x faster than float32, at a cost in accuracy measured and documented in
-docs/performance.md. int8 is calibrated on images the user supplies, because the activation ranges it fixes
-are only as good as the images they were measured on.
+Why a second engine: on some CPUs ONNX Runtime's MLAS kernels run the float32 network faster than oneDNN under
+PyTorch, and ONNX Runtime's post-training static quantization (``onnxruntime.quantization``, maintained with
+the runtime) turns the network into int8 convolutions that CPUs with VNNI run several times faster than
+float32, at a cost in accuracy. docs/performance.md measures both, with the machine and the command. int8 is
+calibrated on images the user supplies, because the activation ranges it fixes are only as good as the images
+they were measured on.
 
-The graph (NCHW in [-1, 1] → ``logits``, ``features``) is exported once per weights, mode, calibration set
-and library versions and cached as ``$IRV2_HOME/engines/<key>.<precision>.onnx``; later loads open it in a
-second or two. Like ``InferenceEngine``, the engine follows ``module.model``: changed weights are exported
-(and quantized) again at the next call. Needs the ``onnx`` extra.
+The graph (NCHW in [-1, 1] → ``logits``, ``features``) is exported once per weights, mode, calibration set,
+input size and library versions and cached as ``$IRV2_HOME/engines/<key>.<precision>.onnx``; later loads only
+open it. Like ``InferenceEngine``, the engine follows ``module.model``: changed weights are exported (and
+quantized) again at the next call. Needs the ``onnx`` extra.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -27,20 +26,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import Irv2Error
+from .._version import __version__
+from ..atomic import atomic_path
+from ..extras import require_extra
 from ..model import InceptionResNetV2
-from .fingerprint import model_fingerprint
+from .fingerprint import model_fingerprint, weights_sha256
 from .onnx_graph import FEATURES, LOGITS
 from .precision import Precision
 
 INPUT = "x"
-ENGINES = ("torch", "onnxruntime")
 _CALIBRATION_BATCH = 8
 _ENGINE_FORMAT = 1  # bump when the cached graph's layout changes
-
-
-class MissingRuntimeError(Irv2Error, ImportError):
-    """ONNX Runtime (or the exporter it needs) is not installed; the message says which extra to install."""
 
 
 class OnnxRuntimeEngine:
@@ -53,8 +49,17 @@ class OnnxRuntimeEngine:
             (32-128 typical images of the task); ignored for float32.
     """
 
-    def __init__(self, model: InceptionResNetV2, precision: Precision, calibration: np.ndarray | None = None) -> None:
-        _require_runtime()
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        model: InceptionResNetV2,
+        precision: Precision,
+        calibration: np.ndarray | None = None,
+        *,
+        image_size: tuple[int, int] = (299, 299),
+    ) -> None:
+        require_extra("onnx", "the ONNX Runtime engine")
         if precision.name not in ("float32", "int8"):
             raise ValueError(f"ONNX Runtime runs float32 or int8, not {precision.name}")
         if precision.name == "int8":
@@ -62,9 +67,18 @@ class OnnxRuntimeEngine:
         self.model = model
         self.precision = precision
         self.calibration = calibration
+        # What the quantization was calibrated on, for records that must tell runs apart (batch jobs).
+        self.calibration_sha256 = images_sha256(calibration) if precision.name == "int8" else None
+        self.image_size = tuple(image_size)
         self.path: Path | None = None
         self._session = None
         self._built_for: int | None = None
+
+    def place(self, device: torch.device | str, *, fold: bool = True) -> None:
+        """Keep the model in float32 on ``device`` (the graph is exported from it) and build the graph now,
+        once, so the first call is as fast as the rest."""
+        self.model.to(device=device, dtype=torch.float32).eval()
+        self.build()
 
     def forward(self, x: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
         """``x`` NCHW in [-1, 1] → logits, or the 1536 features if ``pre_logits`` (float32, on ``x``'s device)."""
@@ -77,7 +91,7 @@ class OnnxRuntimeEngine:
 
         The scaling and the layout change run in numpy on the calling thread. Done in PyTorch, they would wake
         its OpenMP threads, which spin for a while after each operation, on the cores ONNX Runtime's run needs
-        (measured: 8-14 ms per call at batch 1 on 2 cores)."""
+        (docs/performance.md measures what that cost at batch 1)."""
         array = images.detach().to(device="cpu", dtype=torch.float32).numpy()
         batch = np.empty(array.shape, np.float32)  # a new NCHW buffer: the caller's images stay as they are
         np.multiply(array, np.float32(2), out=batch)
@@ -99,7 +113,7 @@ class OnnxRuntimeEngine:
         """The ONNX Runtime session for the model's current weights (built or re-opened when they change)."""
         fingerprint = model_fingerprint(self.model)
         if self._session is None or self._built_for != fingerprint:
-            self.path = build_engine_file(self.model, self.precision.name, self.calibration)
+            self.path = build_engine_file(self.model, self.precision.name, self.calibration, self.image_size)
             self._session = open_session(self.path)
             self._built_for = fingerprint
         return self._session
@@ -120,7 +134,9 @@ def open_session(path: Path):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def build_engine_file(model: InceptionResNetV2, precision: str, calibration: np.ndarray | None) -> Path:
+def build_engine_file(
+    model: InceptionResNetV2, precision: str, calibration: np.ndarray | None, image_size: tuple[int, int]
+) -> Path:
     """The cached ONNX file for ``model`` in ``precision``, exported (and quantized) first if missing.
 
     Written under a temporary name and renamed into place, under a lock: concurrent processes build it once,
@@ -131,23 +147,21 @@ def build_engine_file(model: InceptionResNetV2, precision: str, calibration: np.
 
     folder = irv2_home() / "engines"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{_cache_key(model, precision, calibration)}.{precision}.onnx"
+    path = folder / f"{_cache_key(model, precision, calibration, image_size)}.{precision}.onnx"
     with FileLock(path):
         if path.is_file():
             return path
-        scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
-        try:
-            graph = scratch / "float32.onnx"
-            _export_graph(model, graph)
+        with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as scratch:
+            graph = Path(scratch) / "float32.onnx"
+            _export_graph(model, graph, image_size)
             if precision == "int8":
-                graph = _quantize(graph, scratch, calibration)
-            os.replace(graph, path)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+                graph = _quantize(graph, Path(scratch), calibration)
+            with atomic_path(path) as staged:
+                os.replace(graph, staged)
     return path
 
 
-def _export_graph(model: InceptionResNetV2, path: Path) -> None:
+def _export_graph(model: InceptionResNetV2, path: Path, image_size: tuple[int, int]) -> None:
     import copy
 
     from .onnx_graph import NetworkOutputs, write_onnx
@@ -158,7 +172,7 @@ def _export_graph(model: InceptionResNetV2, path: Path) -> None:
     write_onnx(
         wrapper,
         path,
-        example=torch.zeros(2, 3, 299, 299),
+        example=torch.zeros(2, 3, *image_size),
         input_name=INPUT,
         output_names=wrapper.output_names,
         dynamic_axes={0: torch.export.Dim("batch", min=1)},
@@ -239,38 +253,30 @@ def _check_calibration(images: np.ndarray | None) -> np.ndarray:
             f"int8 calibrated on {len(array)} images: activation ranges from so few images may clip yours; "
             "32-128 typical images are better",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=6,  # past the engine's constructor and builder, and irv2.load: the caller's line
         )
     return array
 
 
-def _cache_key(model: InceptionResNetV2, precision: str, calibration: np.ndarray | None) -> str:
-    """Digest of everything the cached file depends on: weights, precision, calibration, library versions."""
+def _cache_key(
+    model: InceptionResNetV2, precision: str, calibration: np.ndarray | None, image_size: tuple[int, int]
+) -> str:
+    """Digest of everything the cached file depends on: weights, precision, calibration, input size and the
+    library versions."""
     import onnxruntime
 
-    from .. import __version__
-
-    digest = hashlib.sha256()
-    header = f"{_ENGINE_FORMAT} irv2 {__version__} torch {torch.__version__} ort {onnxruntime.__version__} {precision}"
-    digest.update(header.encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy().tobytes())
-    if precision == "int8" and calibration is not None:
-        digest.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
-    return digest.hexdigest()[:32]
+    calibrated = images_sha256(calibration) if precision == "int8" and calibration is not None else "-"
+    fields = (
+        f"{_ENGINE_FORMAT} irv2 {__version__} torch {torch.__version__} ort {onnxruntime.__version__} {precision}",
+        f"weights {weights_sha256(model)} calibration {calibrated} size {image_size[0]}x{image_size[1]}",
+    )
+    return hashlib.sha256("\n".join(fields).encode()).hexdigest()[:32]
 
 
-def _require_runtime() -> None:
-    missing = [name for name in ("onnxruntime", "onnx", "onnxscript") if not _importable(name)]
-    if missing:
-        raise MissingRuntimeError(f"the ONNX Runtime engine needs {', '.join(missing)}: pip install 'irv2[onnx]'")
-
-
-def _importable(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
+def images_sha256(images: np.ndarray) -> str:
+    """The sha256 of a calibration set (its shape and float32 values)."""
+    array = np.ascontiguousarray(images, dtype=np.float32)
+    return hashlib.sha256(f"{list(array.shape)}\n".encode() + array.tobytes()).hexdigest()
 
 
 def _device(model: nn.Module) -> torch.device:

@@ -16,7 +16,23 @@ from dataclasses import dataclass
 import torch
 
 PRECISIONS = ("float32", "tf32", "bfloat16", "float16", "int8")
-_ALIASES = {"fp32": "float32", "float": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
+# Other spellings users write (``--dtype bf16``), each meaning one of PRECISIONS.
+ALIASES = {"fp32": "float32", "float": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
+SUMMARIES = {
+    "float32": "exact, within about 1e-6 of TensorFlow (on CUDA, cuDNN is kept off TF32)",
+    "tf32": "CUDA's TF32 math for convolutions",
+    "bfloat16": "CPUs with AVX512-BF16 or AMX, and GPUs",
+    "float16": "GPUs",
+    "int8": "CPU, ONNX Runtime's static quantization calibrated on your images",
+}
+
+
+def dtype_name(spec: str) -> str:
+    """The precision ``spec`` names (an alias such as ``bf16`` becomes ``bfloat16``); ValueError if none."""
+    name = ALIASES.get(str(spec).lower(), str(spec).lower())
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown dtype {spec!r}; use one of {', '.join(PRECISIONS)}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -44,12 +60,10 @@ def resolve_precision(spec: str | torch.dtype | None, device: torch.device) -> P
         if spec not in names:
             raise ValueError(f"dtype {spec} is not supported; use one of {', '.join(PRECISIONS)}")
         name = names[spec]
+    elif str(spec).lower() == "float64":
+        return Precision("float64", torch.float64)
     else:
-        name = _ALIASES.get(str(spec).lower(), str(spec).lower())
-        if name == "float64":
-            return Precision("float64", torch.float64)
-        if name not in PRECISIONS:
-            raise ValueError(f"unknown dtype {spec!r}; use one of {', '.join(PRECISIONS)}")
+        name = dtype_name(spec)
     if name == "tf32" and device.type != "cuda":
         raise ValueError("tf32 is a CUDA math mode; on this device use float32 (exact) or bfloat16")
     if name == "int8" and device.type != "cpu":

@@ -45,20 +45,30 @@ class InferenceEngine:
         self._network: FusedInceptionResNetV2 | None = None
         self._built_for: int | None = None
         self._compiled: dict[bool, Callable[[torch.Tensor], torch.Tensor]] = {}
-        device = _device_of(model)
-        if precision.dtype == torch.bfloat16 and device.type == "cpu" and not cpu_has_fast_bfloat16():
+
+    @property
+    def name(self) -> str:
+        """The engine's name in :data:`irv2.engine.catalog.ENGINES`."""
+        if not self.fused:
+            return "plain"
+        return "compiled" if self.compile else "torch"
+
+    def place(self, device: torch.device | str, *, fold: bool = True) -> None:
+        """Move the model to ``device`` in the engine's precision. The fused copy is folded first, from the
+        float32 weights, so a bfloat16 or float16 engine rounds each folded weight once; with ``fold`` False
+        (the train graph, whose weights are about to change) it is made at the first inference call instead."""
+        on_cpu = torch.device(device).type == "cpu"
+        if self.precision.dtype == torch.bfloat16 and on_cpu and not cpu_has_fast_bfloat16():
             warnings.warn(
                 "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX): bfloat16 is emulated and slower "
                 "than float32 here",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-
-    def prepare_from(self, network: FusedInceptionResNetV2) -> None:
-        """Take ``network``, fused from the model's weights before they were cast to a lower precision (so
-        folding rounds only once), moving it to the model's device and dtype."""
-        if self.fused:
-            self._adopt(network)
+        fused = fuse(self.model, merge=self.merge_openings) if self.fused and fold else None
+        self.model.to(device=device, dtype=self.precision.dtype).eval()
+        if fused is not None:
+            self._adopt(fused)
 
     def forward(self, x: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
         """``x`` NCHW in [-1, 1], in the model's dtype → logits, or the 1536 features if ``pre_logits``.

@@ -1,13 +1,13 @@
 """``TorchScriptEngine``: the fused network traced to TorchScript and run through oneDNN Graph on the CPU.
 
-Eager PyTorch calls oneDNN once per operator, and each call pays for setting up its primitive (about 50 us,
-190 convolutions per image) and leaves cat, pooling and branch copies as separate passes. oneDNN Graph
-("LLGA", PyTorch's ``torch.jit.enable_onednn_fusion``) takes the whole frozen TorchScript graph, partitions
-it into fused kernels (conv + bias + residual sum + ReLU) compiled once per input shape, and runs them with no
-per-operator dispatch. On the 2-core Zen 4 it is 1.05-1.15x the eager fused network (docs/performance.md).
+Eager PyTorch calls oneDNN once per operator, and each call pays for setting up its primitive (190
+convolutions per image) and leaves cat, pooling and branch copies as separate passes. oneDNN Graph ("LLGA",
+PyTorch's ``torch.jit.enable_onednn_fusion``) takes the whole frozen TorchScript graph, partitions it into
+fused kernels (conv + bias + residual sum + ReLU) compiled once per input shape, and runs them with no
+per-operator dispatch. docs/performance.md measures it beside the eager fused network.
 
-What it costs: tracing and freezing take 1-3 s on the first call, and each new batch shape compiles on its
-first two calls (about 1 s): a win for batch jobs and servers, not for classifying one photo. The traced
+What it costs: tracing and freezing on the first call, and a compile for each new batch shape on its first
+two calls: a win for batch jobs and servers, not for classifying one photo. The traced
 network is the fused one without merged branch openings (oneDNN Graph fuses a conv with what follows it,
 and a channel split stops that), folded in float32 before any cast like every irv2 engine.
 
@@ -40,6 +40,7 @@ class TorchScriptEngine(InferenceEngine):
     """
 
     merge_openings = False
+    name = "torchscript"  # type: ignore[assignment]
 
     def __init__(self, model: InceptionResNetV2, precision: Precision) -> None:
         device = next(model.parameters()).device

@@ -1,7 +1,8 @@
 """``irv2.export``: write a module as ONNX, TorchScript or a TensorFlow SavedModel, checked against irv2.
 
-Every format keeps TF-Hub's interface: ``images`` float32 ``[B, 299, 299, 3]`` (channel last) with values in
-[0, 1] in; ``logits`` ``[B, num_classes]`` and ``features`` ``[B, 1536]`` out. An export is written next to
+Every format keeps TF-Hub's interface: ``images`` float32 ``[B, H, W, 3]`` (channel last, the module's size:
+299 x 299 for the TF-Hub weights) with values in [0, 1] in; ``logits`` ``[B, num_classes]`` and ``features``
+``[B, 1536]`` out. An export is written next to
 its destination under a temporary name, read back with the format's own runtime (onnxruntime,
 ``torch.jit.load``, ``tf.saved_model.load``), compared with irv2 on real photos, and only then renamed into
 place: a failed or inexact export never leaves a file behind.
@@ -9,48 +10,25 @@ place: a failed or inexact export never leaves a file behind.
 
 from __future__ import annotations
 
-import functools
-import importlib
-import json
 import os
-import secrets
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..api import Module, load
-from ..errors import Irv2Error
+from ..atomic import atomic_path
+from ..errors import ExportError, Irv2Error, OutputExistsError
+from ..extras import require_extra
 from ..model import NUM_FEATURES
+from .formats import FORMATS, FORMATS_TABLE, ExportFormat, format_for_suffix
 from .wrapper import INPUT_NAME, ExportWrapper, check_images, export_wrapper, reference_outputs, relative_error
 
-FORMATS = ("onnx", "torchscript", "savedmodel")
-# The pip extra that installs what each format needs, and the modules it must provide.
-_EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "onnx": ("onnx", ("onnx", "onnxscript", "onnxruntime")),
-    "savedmodel": ("tensorflow", ("tensorflow",)),
-}
-_SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
 # max |export - irv2| / max |irv2| per output. Float32 ports land near 1e-6; 1e-4 leaves room for other CPUs'
 # kernels and still catches any real mistake (a wrong padding or a missing BatchNorm is off by 1e-1 or more).
 TOLERANCE = 1e-4
-# Reads an export back and runs it: (path, images [B, H, W, 3]) -> {output name: array}.
-_Runner = Callable[[Path, np.ndarray], dict[str, np.ndarray]]
-
-
-class ExportError(Irv2Error):
-    """An export could not be made, or did not reproduce irv2's outputs; nothing was written."""
-
-
-class OutputExistsError(ExportError):
-    """The destination exists and replacing it was not asked for (``overwrite=True``, ``--force``)."""
-
-
-class MissingDependencyError(ExportError, ImportError):
-    """The format needs an optional dependency that is not installed; the message names the pip extra."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +61,8 @@ def export(
 ) -> ExportResult:
     """Export ``module`` (or the weights ``irv2.load`` finds for a handle) to ``path``.
 
-    The artefact takes ``images`` float32 ``[B, 299, 299, 3]`` in [0, 1], any batch size B, and returns
+    The artefact takes ``images`` float32 ``[B, H, W, 3]`` in [0, 1] at the module's size (299 x 299 for the
+    TF-Hub weights), any batch size B, and returns
     ``logits`` ``[B, num_classes]`` (1001 for the TF-Hub weights, any width for fine-tuned ones) and
     ``features`` ``[B, 1536]``; a feature-vector module (``num_classes == 0``) gives ``features`` only.
 
@@ -106,19 +85,20 @@ def export(
         ExportError: anything else that stops the export, including a failed check.
     """
     format = check_export(path, format=format, overwrite=overwrite)
+    spec = FORMATS_TABLE[format]
     target = Path(path)
     if not isinstance(module, Module):
         module = load(module)
     wrapper = export_wrapper(module)
     metadata = export_metadata(module, format=format, dynamic_size=dynamic_size)
-    scratch = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
     try:
-        run = _write(format, wrapper, module, scratch, dynamic_size=dynamic_size, metadata=metadata)
-        errors = _verify(wrapper, scratch, run, dynamic_size or format == "torchscript") if verify else {}
-        _move_into_place(scratch, target)
-    except BaseException as exc:
-        _remove(scratch)
-        if isinstance(exc, Exception) and not isinstance(exc, (Irv2Error, OSError)):
+        # Written and checked under a temporary name: a failed or inexact export leaves nothing behind.
+        with atomic_path(target) as scratch:
+            spec.write(wrapper, module, scratch, dynamic_size, metadata)
+            images = check_images(module.expected_image_size, any_size=dynamic_size or spec.any_size)
+            errors = _verify(wrapper, scratch, spec, images) if verify else {}
+    except Exception as exc:
+        if not isinstance(exc, (Irv2Error, OSError)):
             # An exporter or runtime failure (torch.export, onnxruntime, TensorFlow): one line for the user,
             # the original exception chained for whoever debugs it.
             lines = str(exc).strip().splitlines()
@@ -126,28 +106,6 @@ def export(
             raise ExportError(f"the {format} export failed ({detail}); nothing was written") from exc
         raise
     return ExportResult(target, format, errors)
-
-
-def _write(
-    format: str, wrapper: ExportWrapper, module: Module, path: Path, *, dynamic_size: bool, metadata: dict[str, Any]
-) -> _Runner:
-    """Write the export at ``path``; return the function that reads it back and runs it."""
-    metadata_json = json.dumps(metadata, indent=2)
-    if format == "onnx":
-        from .onnx import run_onnx, write_onnx
-
-        write_onnx(wrapper, path, dynamic_size=dynamic_size, metadata=_onnx_metadata(metadata))
-        return run_onnx
-    if format == "torchscript":
-        from .torchscript import run_torchscript, write_torchscript
-
-        write_torchscript(wrapper, path, metadata_json=metadata_json)
-        return functools.partial(run_torchscript, output_names=wrapper.output_names)
-    from .savedmodel import run_savedmodel, write_savedmodel
-
-    labels = module.labels if module.num_classes else None
-    write_savedmodel(wrapper.model, path, dynamic_size=dynamic_size, labels=labels, metadata_json=metadata_json)
-    return run_savedmodel
 
 
 def check_export(path: str | os.PathLike[str], *, format: str | None = None, overwrite: bool = False) -> str:
@@ -159,18 +117,21 @@ def check_export(path: str | os.PathLike[str], *, format: str | None = None, ove
     """
     target = Path(path)
     if format is None:
-        format = _SUFFIXES.get(target.suffix.lower())
-        if format is None:
+        implied = format_for_suffix(target)
+        if implied is None:
             raise ExportError(f"{target}: cannot tell the format from the name; choose one of {', '.join(FORMATS)}")
-    if format not in FORMATS:
+        format = implied.name
+    if format not in FORMATS_TABLE:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
-    _require(format)
+    spec = FORMATS_TABLE[format]
+    if spec.extra is not None:
+        require_extra(spec.extra, f"exporting to {format}")
     if not target.parent.is_dir():
         raise ExportError(f"{target}: folder {target.parent} does not exist")
     if target.exists() or target.is_symlink():
         if not overwrite:
             raise OutputExistsError(f"{target}: already exists; pass --force (overwrite=True) to replace it")
-        if format == "savedmodel":
+        if spec.folder:
             if not target.is_dir() or (any(target.iterdir()) and not (target / "saved_model.pb").is_file()):
                 raise OutputExistsError(f"{target}: exists and is not a SavedModel folder; not replacing it")
         elif not target.is_file():
@@ -180,9 +141,8 @@ def check_export(path: str | os.PathLike[str], *, format: str | None = None, ove
 
 def export_metadata(module: Module, *, format: str, dynamic_size: bool) -> dict[str, Any]:
     """What travels with an export (``irv2.json``, or ONNX ``metadata_props`` with each value as JSON)."""
-    from .. import __version__
-
-    size: list[Any] = ["height", "width"] if dynamic_size or format == "torchscript" else [299, 299]
+    any_size = dynamic_size or FORMATS_TABLE[format].any_size
+    size: list[Any] = ["height", "width"] if any_size else list(module.expected_image_size)
     outputs = {"features": ["batch", NUM_FEATURES]}
     if module.num_classes:
         outputs = {"logits": ["batch", module.num_classes], **outputs}
@@ -194,37 +154,16 @@ def export_metadata(module: Module, *, format: str, dynamic_size: bool) -> dict[
         "num_classes": module.num_classes,
         "labels": module.labels if module.num_classes else None,
         "image_size": list(module.expected_image_size),
-        "preprocessing": module.info.preprocessing,
+        "preprocessing": module.preprocessing.to_dict(),
         "provenance": module.info.provenance,
     }
 
 
-def _onnx_metadata(metadata: dict[str, Any]) -> dict[str, str]:
-    # ONNX metadata values are strings; JSON keeps lists and nested records readable with one json.loads.
-    return {key: json.dumps(value) for key, value in metadata.items()}
-
-
-def _require(format: str) -> None:
-    if format not in _EXTRAS:
-        return
-    extra, names = _EXTRAS[format]
-    missing = []
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
-    if missing:
-        raise MissingDependencyError(
-            f"exporting to {format} needs {' and '.join(missing)}, which is not installed: pip install 'irv2[{extra}]'"
-        )
-
-
-def _verify(wrapper: ExportWrapper, path: Path, run: _Runner, any_size: bool) -> dict[str, float]:
+def _verify(wrapper: ExportWrapper, path: Path, spec: ExportFormat, batches: list[np.ndarray]) -> dict[str, float]:
     errors = dict.fromkeys(wrapper.output_names, 0.0)
-    for images in check_images(any_size):
+    for images in batches:
         expected = reference_outputs(wrapper, images)
-        actual = run(path, images)
+        actual = spec.read(path, images, wrapper)
         if set(actual) != set(expected):
             raise ExportError(f"the export gives outputs {sorted(actual)}, expected {sorted(expected)}")
         for name, value in expected.items():
@@ -236,25 +175,3 @@ def _verify(wrapper: ExportWrapper, path: Path, run: _Runner, any_size: bool) ->
             f"{TOLERANCE:g}); nothing was written"
         )
     return errors
-
-
-def _move_into_place(scratch: Path, target: Path) -> None:
-    if scratch.is_file() or not (target.exists() or target.is_symlink()):
-        os.replace(scratch, target)  # atomic for a file, and for a folder onto nothing
-        return
-    # A folder cannot be renamed onto a non-empty one: move the old one aside first, put it back on failure.
-    old = target.parent / f".{target.name}.{secrets.token_hex(4)}.old"
-    os.replace(target, old)
-    try:
-        os.replace(scratch, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    _remove(old)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

@@ -1,7 +1,7 @@
 """ONNX: PyTorch's ``torch.export``-based exporter, checked back with onnxruntime.
 
-The graph takes ``images`` float32 ``[batch, 299, 299, 3]`` in [0, 1] (``[batch, height, width, 3]`` with
-``dynamic_size``) and gives ``logits`` ``[batch, num_classes]`` and ``features`` ``[batch, 1536]``. What a
+The graph takes ``images`` float32 ``[batch, H, W, 3]`` in [0, 1] at the module's size (any height and width
+with ``dynamic_size``) and gives ``logits`` ``[batch, num_classes]`` and ``features`` ``[batch, 1536]``. What a
 consumer needs besides the graph travels in the model's ``metadata_props``
 (``irv2.export.export_metadata``, each value a JSON string).
 """
@@ -21,7 +21,9 @@ from .wrapper import INPUT_NAME, ExportWrapper
 __all__ = ["OPSET", "run_onnx", "write_onnx"]
 
 
-def write_onnx(wrapper: ExportWrapper, path: Path, *, dynamic_size: bool, metadata: dict[str, str]) -> None:
+def write_onnx(
+    wrapper: ExportWrapper, path: Path, *, image_size: tuple[int, int], dynamic_size: bool, metadata: dict[str, str]
+) -> None:
     """Export ``wrapper`` to the single file ``path`` (weights inside, about 220 MB for 1001 classes)."""
     axes: dict[int, torch.export.Dim] = {0: torch.export.Dim("batch", min=1)}
     if dynamic_size:
@@ -30,7 +32,7 @@ def write_onnx(wrapper: ExportWrapper, path: Path, *, dynamic_size: bool, metada
     _write_graph(
         wrapper,
         path,
-        example=torch.zeros(2, 299, 299, 3),
+        example=torch.zeros(2, *image_size, 3),
         input_name=INPUT_NAME,
         output_names=wrapper.output_names,
         dynamic_axes=axes,

@@ -9,8 +9,8 @@ about 1e-6; anything near 1e-4 is a bug, and ``export`` refuses it.
 The saved object follows TF-Hub's "reusable SavedModel" API, so ``hub.KerasLayer(path)`` and
 ``tf.saved_model.load(path)`` both work:
 
-* ``obj(images)`` (``__call__``): ``images`` float32 ``[B, 299, 299, 3]`` (``[B, H, W, 3]`` with ``dynamic_size``)
-  in [0, 1] → logits ``[B, num_classes]`` (the features ``[B, 1536]`` for a feature-vector module);
+* ``obj(images)`` (``__call__``): ``images`` float32 ``[B, H, W, 3]`` in [0, 1] at the module's size (any
+  size with ``dynamic_size``) → logits ``[B, num_classes]`` (the features ``[B, 1536]`` for a feature-vector module);
 * ``obj.variables``, ``obj.trainable_variables`` (convolution kernels, BatchNorm betas, biases, the classifier;
   the moving statistics are not trainable) and ``obj.regularization_losses`` (empty);
 * signatures ``serving_default`` (``logits`` and ``features``), ``image_classification`` (``logits``) and
@@ -46,14 +46,19 @@ FEATURE_VECTOR = "image_feature_vector"
 
 
 def write_savedmodel(
-    model: InceptionResNetV2, path: Path, *, dynamic_size: bool, labels: list[str] | None, metadata_json: str
+    model: InceptionResNetV2,
+    path: Path,
+    *,
+    image_size: tuple[int, int] | None,
+    labels: list[str] | None,
+    metadata_json: str,
 ) -> None:
     """Rebuild ``model`` (eval, float32, CPU) in TensorFlow and save it as a SavedModel folder at ``path``."""
     import tensorflow as tf
 
     network = _TFNetwork(tf, model)
-    size = None if dynamic_size else 299
-    spec = tf.TensorSpec([None, size, size, 3], tf.float32, name=INPUT_NAME)
+    height, width = image_size or (None, None)  # None: any size
+    spec = tf.TensorSpec([None, height, width, 3], tf.float32, name=INPUT_NAME)
     classifier = model.num_classes > 0
 
     # tf.Module would not do as the root: its `variables` and `trainable_variables` are computed properties,

@@ -24,9 +24,9 @@ from .wrapper import ExportWrapper
 METADATA_FILE = "irv2.json"
 
 
-def write_torchscript(wrapper: ExportWrapper, path: Path, *, metadata_json: str) -> None:
+def write_torchscript(wrapper: ExportWrapper, path: Path, *, image_size: tuple[int, int], metadata_json: str) -> None:
     """Trace ``wrapper`` and save it at ``path`` with ``metadata_json`` as the extra file ``irv2.json``."""
-    example = torch.zeros(2, 299, 299, 3)
+    example = torch.zeros(2, *image_size, 3)
     with warnings.catch_warnings():
         # torch 2.13 deprecates tracing; the decision and the alternatives are in this module's docstring.
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..api import Module
+from ..data import sample_photos
 from ..engine.onnx_graph import FEATURES, LOGITS, NetworkOutputs
-from ..preprocessing import load_image
 
 # The output names every export uses (defined with the graph writer, which the ONNX Runtime engine shares).
 __all__ = [
@@ -64,18 +64,17 @@ def reference_outputs(wrapper: ExportWrapper, images: np.ndarray) -> dict[str, n
     return {name: value.numpy() for name, value in zip(wrapper.output_names, outputs, strict=True)}
 
 
-def check_images(dynamic_size: bool) -> list[np.ndarray]:
-    """Batches to compare an export with irv2 on: the bundled photo and its mirror image (batch 2, so a
-    batch axis fixed at 1 cannot pass), then one photo alone (batch 1); with ``dynamic_size`` also a
-    non-square 263 x 320 view, which a graph fixed at 299 x 299 cannot take.
+def check_images(image_size: tuple[int, int], *, any_size: bool) -> list[np.ndarray]:
+    """Batches to compare an export with irv2 on: the bundled photo and its mirror image at ``image_size``
+    (batch 2, so a batch axis fixed at 1 cannot pass), then one photo alone (batch 1); with ``any_size`` also
+    a non-square view 36 px shorter and 21 px wider, which a graph fixed at ``image_size`` cannot take.
     """
-    from .. import sample_image
-
-    photo = load_image(sample_image())
-    batches = [np.stack([photo, photo[:, ::-1]]), photo[None]]
-    if dynamic_size:
-        batches.append(load_image(sample_image(), size=(263, 320))[None])
-    return [np.ascontiguousarray(batch, dtype=np.float32) for batch in batches]
+    pair = sample_photos(size=image_size)
+    batches = [pair, pair[:1]]
+    if any_size:
+        height, width = image_size
+        batches.append(sample_photos(size=(height - 36, width + 21))[:1])
+    return batches
 
 
 def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:

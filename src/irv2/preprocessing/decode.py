@@ -196,8 +196,28 @@ def decode_native(
             raise
         except _DECODE_ERRORS as exc:
             raise ImageError(f"{name}: image data is truncated or corrupt ({exc})") from exc
+    return _upright(pixels, orientation, name)
+
+
+def pil_pixels(image: Image.Image) -> np.ndarray:
+    """A Pillow image (loaded or not) as :func:`decode_native` would decode its file: upright by its EXIF
+    orientation, ``[H, W, 1 | 3]`` uint8, uint16 or float32. The same photo gives the same array whether
+    irv2 opens the file or the caller already did."""
+    name = _source_name(getattr(image, "filename", None) or "<PIL image>")
+    try:
+        image.load()
+        orientation, pixels = _orientation(image), _pixels(image, name)
+    except ImageError:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise ImageError(f"{name}: image data is truncated or corrupt ({exc})") from exc
+    return _upright(pixels, orientation, name)
+
+
+def _upright(pixels: np.ndarray, orientation: int, name: str) -> np.ndarray:
+    """``pixels`` turned as their EXIF ``orientation`` says (a strided view, no copy); refuses an empty image."""
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
-        raise ImageError(f"{name}: image has no pixels ({width}x{height})")
+        raise ImageError(f"{name}: image has no pixels ({pixels.shape[1]}x{pixels.shape[0]})")
     transform = _ORIENTATIONS.get(orientation)
     return pixels if transform is None else transform(pixels)
 

@@ -74,8 +74,9 @@ def load_image(
         max_pixels: decompression-bomb guard, as in :func:`~irv2.preprocessing.decode_image`.
         draft: decode large JPEGs at a reduced scale first (libjpeg's DCT scaling: 1/2, 1/4 or 1/8,
             the smallest that still leaves a central crop of at least ``size``), then crop and resize
-            exactly. 5x faster on 6 MP photos; the result is a smoother (less aliased) version of the
-            exact one, which it equals on images too small to reduce (under about 2 x 342 px).
+            exactly. Much faster on large photos (docs/performance.md); the result is a smoother (less
+            aliased) version of the exact one, which it equals on images too small to reduce (under about
+            2 x 342 px).
 
     Returns:
         float32 ``[size, size, 3]`` RGB in [0, 1]; add a batch axis with ``x[None]``.

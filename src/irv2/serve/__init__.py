@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ServeConfig", "create_app", "serve"]
 
-MISSING_EXTRA = "irv2's server needs its extra dependencies: pip install 'irv2[serve]' ({error})"
-
 
 def serve(module: Module, **options: Any) -> None:
     """Serve ``module`` until SIGTERM or SIGINT, then drain and return; see :func:`irv2.serve.server.serve`.
@@ -45,12 +43,3 @@ def create_app(module: Module, config: ServeConfig | None = None, *, warm_up: bo
     from .app import create_app as _create_app
 
     return _create_app(module, config, warm_up=warm_up)
-
-
-def require_extra() -> None:
-    """Raise ImportError with the install hint when the ``serve`` extra is missing."""
-    try:
-        import aiohttp  # noqa: F401
-        import prometheus_client  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(MISSING_EXTRA.format(error=exc)) from exc

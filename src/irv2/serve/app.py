@@ -20,9 +20,9 @@ import numpy as np
 from aiohttp import web
 
 from ..api import Module
+from ..errors import NotFound, PayloadTooLarge, QueueFull, RequestError, ShuttingDown
 from .batcher import Batcher, run_model
 from .config import MODEL_VERSION, ServeConfig
-from .errors import NotFound, PayloadTooLarge, QueueFull, RequestError, ShuttingDown
 from .metrics import Metrics
 from .protocols import Prepared, Reply, json_reply, tf_serving, v2
 from .protocols.v2_tensors import HEADER_LENGTH
@@ -90,7 +90,7 @@ def create_app(module: Module, config: ServeConfig | None = None, *, warm_up: bo
 async def _start(app: web.Application) -> None:
     state = app[STATE]
     if state.warm_up:
-        zeros = np.zeros((1, 299, 299, 3), np.float32)
+        zeros = np.zeros((1, *state.module.expected_image_size, 3), np.float32)
         await asyncio.to_thread(run_model, state.module, zeros)
     state.batcher.start()
 
@@ -267,8 +267,3 @@ async def _v2_model_ready(request: web.Request) -> web.Response:
 async def _v2_model_config(request: web.Request) -> web.Response:
     state = _check_model(request)
     return _response(json_reply(v2.model_config(state.module, state.config)))
-
-
-def state_of(app: web.Application) -> ServerState:
-    """The :class:`ServerState` of an app made by :func:`create_app` (for the server and tests)."""
-    return app[STATE]

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from ..api import CLASSIFICATION, FEATURE_VECTOR, Module
+from ..errors import PayloadTooLarge, QueueFull, ShuttingDown
 from .config import ServeConfig
-from .errors import PayloadTooLarge, QueueFull, ShuttingDown
 
 log = logging.getLogger("irv2.serve")
 
@@ -37,7 +37,7 @@ class BatchObserver(Protocol):
 
 
 def run_model(module: Module, images: np.ndarray, *, logits: bool = True, features: bool = False) -> dict[str, Any]:
-    """One forward pass over ``images`` ``[B, 299, 299, 3]`` in [0, 1]: ``{"logits": [B, C], "features": [B, 1536]}``.
+    """One forward pass over ``images`` ``[B, H, W, 3]`` in [0, 1]: ``{"logits": [B, C], "features": [B, 1536]}``.
 
     Only the outputs asked for are present. Both come from one pass: the logits are the module's own
     classifier applied to the features, which is exactly what ``image_classification`` computes after its

@@ -1,5 +1,7 @@
 """Request payloads → the module's input: image files and float arrays, checked against the server's limits.
 
+Image files are preprocessed with the module's own recipe (``module.preprocess``), and float arrays must come
+at the module's size (``module.expected_image_size``): a module fine-tuned at 160 px is served at 160 px.
 Everything here is synchronous and CPU-bound; the app runs it on its decode threads, never on the event loop.
 """
 
@@ -12,11 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ImageError
-from ..preprocessing import load_image
-from .errors import RequestError
-
-IMAGE_SHAPE = (299, 299, 3)
+from ..api import Module
+from ..errors import ImageError, RequestError
 
 
 def b64decode(text: Any, what: str) -> bytes:
@@ -33,8 +32,8 @@ def b64decode(text: Any, what: str) -> bytes:
         raise RequestError(f"{what}: not valid base64") from None
 
 
-def decode_image_file(data: bytes, max_pixels: int, what: str) -> np.ndarray:
-    """An encoded image file → float32 ``[299, 299, 3]`` in [0, 1], as ``irv2.load_image`` preprocesses it.
+def decode_image_file(data: bytes, module: Module, max_pixels: int, what: str) -> np.ndarray:
+    """An encoded image file → float32 ``[H, W, 3]`` in [0, 1], as ``module.preprocess`` makes it.
 
     The pixel count is checked on the header before any pixel is decoded (``load_image``'s ``max_pixels``),
     which is what stops a decompression bomb: a tiny PNG that declares 20000 x 20000 never allocates its
@@ -43,7 +42,7 @@ def decode_image_file(data: bytes, max_pixels: int, what: str) -> np.ndarray:
     if not data:
         raise RequestError(f"{what}: empty image")
     try:
-        return load_image(data, max_pixels=max_pixels)
+        return module.preprocess(data, max_pixels=max_pixels)
     except ImageError as exc:
         message = str(exc).removeprefix("<bytes>: ")
         raise RequestError(f"{what}: {message}") from None
@@ -51,8 +50,16 @@ def decode_image_file(data: bytes, max_pixels: int, what: str) -> np.ndarray:
         raise RequestError(f"{what}: not enough memory to decode this image", status=503) from None
 
 
-def float_images(data: Any, what: str, *, shape: Sequence[int] | None = None, dtype: Any = np.float32) -> np.ndarray:
-    """Numbers (nested lists, a flat list with ``shape``, or an array) → checked float32 ``[B, 299, 299, 3]``.
+def image_shape(module: Module) -> list[int]:
+    """``[height, width, 3]``: one input image of ``module``."""
+    return [*module.expected_image_size, 3]
+
+
+def float_images(
+    data: Any, module: Module, what: str, *, shape: Sequence[int] | None = None, dtype: Any = np.float32
+) -> np.ndarray:
+    """Numbers (nested lists, a flat list with ``shape``, or an array) → checked float32 ``[B, H, W, 3]`` at
+    the module's size.
 
     Values must be finite and in [0, 1], the range TF-Hub's image signatures take: 0-255 pixels are
     refused with a hint rather than silently giving nonsense.
@@ -68,8 +75,9 @@ def float_images(data: Any, what: str, *, shape: Sequence[int] | None = None, dt
     given = list(array.shape)
     if array.ndim == 3:
         array = array[None]
-    if array.ndim != 4 or tuple(array.shape[1:]) != IMAGE_SHAPE:
-        raise RequestError(f"{what}: expected images of shape [299, 299, 3] (height, width, RGB), got {given}")
+    expected = image_shape(module)
+    if array.ndim != 4 or list(array.shape[1:]) != expected:
+        raise RequestError(f"{what}: expected images of shape {expected} (height, width, RGB), got {given}")
     array = array.astype(np.float32, copy=False)
     if not np.isfinite(array).all():
         raise RequestError(f"{what}: values must be finite numbers")

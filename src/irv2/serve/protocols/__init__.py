@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RequestError
+from ...errors import RequestError
 
 
 @dataclass
@@ -33,7 +33,8 @@ class Prepared:
 
     Attributes:
         count: images in the request, known before decoding.
-        decode: decodes them to float32 ``[count, 299, 299, 3]`` in [0, 1] (CPU-heavy; raises RequestError).
+        decode: decodes them to float32 ``[count, H, W, 3]`` in [0, 1] at the module's size (CPU-heavy; raises
+            RequestError).
         logits, features: which model outputs the request needs.
         reply: builds the response from the batcher's ``{"logits": ..., "features": ...}`` rows.
     """

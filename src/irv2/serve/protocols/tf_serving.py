@@ -2,8 +2,9 @@
 
 ``POST /v1/models/NAME[/versions/1]:predict`` takes the row format ``{"instances": [...]}`` (answered with
 ``{"predictions": [...]}``) or the columnar format ``{"inputs": ...}`` (answered with ``{"outputs": ...}``).
-An instance is a ``[299, 299, 3]`` nested list of floats in [0, 1], or ``{"b64": "..."}``, a base64 image
-file (JPEG, PNG, ...) preprocessed as ``irv2.load_image`` does; TF Serving's named-input form
+An instance is a ``[H, W, 3]`` nested list of floats in [0, 1] at the module's size (299 x 299 for the TF-Hub
+weights), or ``{"b64": "..."}``, a base64 image file (JPEG, PNG, ...) preprocessed as ``module.preprocess``
+does; TF Serving's named-input form
 ``{"images": ...}`` is accepted too. ``signature_name`` picks the output: ``serving_default``,
 ``image_classification`` (1001 logits per image) or ``image_feature_vector`` (1536 features).
 ``GET /v1/models/NAME`` and ``GET /v1/models/NAME/metadata`` answer in TF Serving's JSON shapes.
@@ -16,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ...api import CLASSIFICATION, FEATURE_VECTOR, Module
+from ...errors import PayloadTooLarge, RequestError
 from ..config import MODEL_VERSION, NUM_FEATURES, ServeConfig
-from ..decode import b64decode, decode_image_file, float_images
-from ..errors import PayloadTooLarge, RequestError
+from ..decode import b64decode, decode_image_file, float_images, image_shape
 from . import Prepared, expect_object, json_reply, load_json
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -55,7 +56,7 @@ def parse_predict(body: bytes, module: Module, config: ServeConfig) -> Prepared:
     output = "logits" if signature == CLASSIFICATION else "features"
 
     def decode() -> np.ndarray:
-        return np.concatenate([_instance(row, i, config) for i, row in enumerate(rows)])
+        return np.concatenate([_instance(row, i, module, config) for i, row in enumerate(rows)])
 
     def reply(outputs: dict[str, np.ndarray]) -> Any:
         return json_reply({"outputs" if columnar else "predictions": outputs[output].tolist()})
@@ -70,21 +71,21 @@ def _only_input(row: dict[str, Any], what: str) -> Any:
     return next(iter(row.values()))
 
 
-def _instance(row: Any, index: int, config: ServeConfig) -> np.ndarray:
-    """One instance → ``[1, 299, 299, 3]``."""
+def _instance(row: Any, index: int, module: Module, config: ServeConfig) -> np.ndarray:
+    """One instance → ``[1, H, W, 3]``."""
     what = f"instance {index}"
     if isinstance(row, dict) and "b64" not in row:
         row = _only_input(row, what)
     if isinstance(row, dict):
         if set(row) != {"b64"}:
             raise RequestError(f'{what}: expected {{"b64": "<base64 image file>"}}')
-        return decode_image_file(b64decode(row["b64"], what), config.max_image_pixels, what)[None]
+        return decode_image_file(b64decode(row["b64"], what), module, config.max_image_pixels, what)[None]
     if isinstance(row, list):
-        images = float_images(row, what)
+        images = float_images(row, module, what)
         if len(images) != 1:
-            raise RequestError(f"{what}: expected one image [299, 299, 3], got a batch of {len(images)}")
+            raise RequestError(f"{what}: expected one image {image_shape(module)}, got a batch of {len(images)}")
         return images
-    raise RequestError(f'{what}: expected a [299, 299, 3] list of floats in [0, 1] or {{"b64": "..."}}')
+    raise RequestError(f'{what}: expected a {image_shape(module)} list of floats in [0, 1] or {{"b64": "..."}}')
 
 
 def model_status() -> dict[str, Any]:
@@ -101,7 +102,7 @@ def model_metadata(module: Module, config: ServeConfig) -> dict[str, Any]:
     widths = {CLASSIFICATION: module.num_classes, FEATURE_VECTOR: NUM_FEATURES}
     signature_defs = {
         name: {
-            "inputs": {"images": _tensor_info("images", [-1, 299, 299, 3])},
+            "inputs": {"images": _tensor_info("images", [-1, *image_shape(module)])},
             "outputs": {"default": _tensor_info(f"{signature}/default", [-1, widths[signature]])},
             "method_name": "tensorflow/serving/predict",
             "defaults": {},

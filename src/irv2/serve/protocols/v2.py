@@ -2,7 +2,8 @@
 
 ``POST /v2/models/NAME[/versions/1]/infer`` takes exactly one input:
 
-* ``images``: FP32 (or FP16/FP64) ``[B, 299, 299, 3]`` in [0, 1]; JSON ``data`` flat or nested, or binary;
+* ``images``: FP32 (or FP16/FP64) ``[B, H, W, 3]`` in [0, 1] at the module's size (299 x 299 for the TF-Hub
+  weights); JSON ``data`` flat or nested, or binary;
 * ``image_bytes``: BYTES ``[B]`` (any shape of B elements), each an encoded image file; binary elements are
   the raw file, JSON elements base64 strings (or ``{"b64": "..."}``).
 
@@ -26,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from ... import __version__
+from ..._version import __version__
 from ...api import Module
+from ...errors import PayloadTooLarge, RequestError
 from ..config import MODEL_VERSION, NUM_FEATURES, ServeConfig
-from ..decode import b64decode, decode_image_file, float_images
-from ..errors import PayloadTooLarge, RequestError
+from ..decode import b64decode, decode_image_file, float_images, image_shape
 from . import Prepared, Reply, expect_object, json_reply, load_json
 from .v2_tensors import (
     FLOAT_DTYPES,
@@ -67,7 +68,7 @@ def parse_infer(body: bytes, header_length: str | None, module: Module, config: 
         raise RequestError(f"the request needs exactly one input, {' or '.join(INPUTS)}")
     reader = BinaryReader(binary)
     tensor = expect_object(inputs[0], "inputs[0]")
-    count, decode = _parse_input(tensor, reader, config)
+    count, decode = _parse_input(tensor, reader, module, config)
     reader.check_consumed()
     outputs = _parse_outputs(document.get("outputs"), bool(parameters.get("binary_data_output", False)), module)
     request_id = document.get("id")
@@ -84,7 +85,7 @@ def parse_infer(body: bytes, header_length: str | None, module: Module, config: 
     )
 
 
-def _parse_input(tensor: dict[str, Any], reader: BinaryReader, config: ServeConfig) -> tuple[int, Any]:
+def _parse_input(tensor: dict[str, Any], reader: BinaryReader, module: Module, config: ServeConfig) -> tuple[int, Any]:
     name, datatype = tensor.get("name"), tensor.get("datatype")
     if name not in INPUTS:
         raise RequestError(f"unknown input {name!r}; this model takes {' or '.join(INPUTS)}")
@@ -97,15 +98,15 @@ def _parse_input(tensor: dict[str, Any], reader: BinaryReader, config: ServeConf
     if name == "images":
         if datatype not in FLOAT_DTYPES:
             raise RequestError(f"images: datatype must be FP32 (or FP16, FP64), got {datatype!r}")
-        if len(shape) != 4 or shape[1:] != [299, 299, 3]:
-            raise RequestError(f"images: shape must be [B, 299, 299, 3], got {shape}")
+        if len(shape) != 4 or shape[1:] != image_shape(module):
+            raise RequestError(f"images: shape must be [B, {', '.join(map(str, image_shape(module)))}], got {shape}")
         count = shape[0]
         _check_count(count, config)
         dtype = FLOAT_DTYPES[datatype]
 
         def decode_floats() -> np.ndarray:
             values = floats_from_binary(raw, dtype, shape, name) if raw is not None else tensor["data"]
-            return float_images(values, name, shape=shape, dtype=dtype)
+            return float_images(values, module, name, shape=shape, dtype=dtype)
 
         return count, decode_floats
     if datatype != "BYTES":
@@ -122,7 +123,7 @@ def _parse_input(tensor: dict[str, Any], reader: BinaryReader, config: ServeConf
             what = f"image_bytes[{index}]"
             if raw is None:  # JSON: base64 text, bare or as TF Serving's {"b64": ...}
                 element = b64decode(element.get("b64") if isinstance(element, dict) else element, what)
-            images.append(decode_image_file(element, config.max_image_pixels, what))
+            images.append(decode_image_file(element, module, config.max_image_pixels, what))
         return np.stack(images)
 
     return count, decode_files
@@ -252,7 +253,7 @@ def model_metadata(module: Module, config: ServeConfig) -> dict[str, Any]:
         "versions": [MODEL_VERSION],
         "platform": "pytorch",
         "inputs": [
-            {"name": "images", "datatype": "FP32", "shape": [-1, 299, 299, 3]},
+            {"name": "images", "datatype": "FP32", "shape": [-1, *image_shape(module)]},
             {"name": "image_bytes", "datatype": "BYTES", "shape": [-1]},
         ],
         "outputs": outputs,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RequestError
+from ...errors import RequestError
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 

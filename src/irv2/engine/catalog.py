@@ -1,0 +1,176 @@
+"""The engines that can run a loaded network, by name: the one vocabulary of ``irv2.load(engine=...)``,
+``--engine`` on every command, ``irv2 bench`` and the batch jobs' manifests.
+
+Each engine is a record: what it is, where and in which precisions it runs, the extra it needs, and how to
+build it. Adding an engine is adding a record; nothing else lists engine names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..extras import require_extra
+from ..model import InceptionResNetV2
+from .precision import Precision
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """One way to run the network.
+
+    Attributes:
+        name: what users write (``engine="torchscript"``, ``--engine torchscript``).
+        summary: one line for help texts and ``irv2 bench``.
+        devices: the device types it runs on (``cpu``, ``cuda``, ``mps``).
+        dtypes: the precisions it runs (names from :data:`irv2.engine.precision.PRECISIONS`).
+        extra: the pip extra it needs (``pip install 'irv2[onnx]'``), or None.
+        trains: whether TF-Hub's ``{"train"}`` graph can run on it (only eager PyTorch has gradients).
+    """
+
+    name: str
+    summary: str
+    devices: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    extra: str | None = None
+    trains: bool = False
+
+    def check(self, precision: Precision, device: torch.device, *, train: bool = False) -> None:
+        """Raise ValueError saying why this engine cannot run ``precision`` on ``device`` (or train)."""
+        if device.type not in self.devices:
+            raise ValueError(f"engine {self.name!r} runs on {' or '.join(self.devices)}, not {device.type}")
+        if precision.name not in self.dtypes:
+            others = [repr(name) for name in engines_for(precision.name)]
+            listed = f"{', '.join(others[:-1])} or {others[-1]}" if len(others) > 1 else "".join(others)
+            hint = f"; {precision.name} runs on engine {listed}" if others else ""
+            raise ValueError(f"engine {self.name!r} runs dtype {', '.join(self.dtypes)}, not {precision.name}{hint}")
+        if train and not self.trains:
+            raise ValueError(f"the {{'train'}} graph runs in eager PyTorch (engine 'torch'), not engine {self.name!r}")
+        if self.extra is not None:
+            require_extra(self.extra, f"engine {self.name!r}")
+
+
+_GPU_AND_CPU = ("cpu", "cuda", "mps")
+_TORCH_DTYPES = ("float32", "tf32", "bfloat16", "float16")
+# float64 is a reference mode for checking numerics (``dtype=torch.float64``), not a precision to deploy.
+_EAGER_DTYPES = (*_TORCH_DTYPES, "float64")
+
+ENGINES: dict[str, EngineSpec] = {
+    spec.name: spec
+    for spec in (
+        EngineSpec(
+            name="torch",
+            summary="eager PyTorch on the fused network (BatchNorm folded, kernels fused, channels-last)",
+            devices=_GPU_AND_CPU,
+            dtypes=_EAGER_DTYPES,
+            trains=True,
+        ),
+        EngineSpec(
+            name="plain",
+            summary="eager PyTorch on the plain TF-Slim network, unfused: the reference the others are checked against",
+            devices=_GPU_AND_CPU,
+            dtypes=_EAGER_DTYPES,
+            trains=True,
+        ),
+        EngineSpec(
+            name="compiled",
+            summary="torch.compile of the fused network: a slow first call per batch shape (cached on disk), then fast",
+            devices=("cpu", "cuda"),
+            dtypes=_TORCH_DTYPES,
+        ),
+        EngineSpec(
+            name="torchscript",
+            summary="the fused network traced and run through oneDNN Graph; compiles on the first calls, for long runs",
+            devices=("cpu",),
+            dtypes=("float32", "bfloat16"),
+        ),
+        EngineSpec(
+            name="onnxruntime",
+            summary="ONNX Runtime: float32, or int8 calibrated on your images; the graph is exported once and cached",
+            devices=("cpu",),
+            dtypes=("float32", "int8"),
+            extra="onnx",
+        ),
+    )
+}
+DEFAULT_ENGINE = "torch"
+# Earlier spellings, still understood: ``irv2 bench --engine fused`` named the default engine so.
+ALIASES = {"fused": "torch", "eager": "torch", "compile": "compiled", "ort": "onnxruntime"}
+
+
+def engine_names() -> tuple[str, ...]:
+    """Every engine's name, the default first (what ``--engine`` accepts)."""
+    return tuple(ENGINES)
+
+
+def engines_for(dtype: str) -> list[str]:
+    """The engines that run ``dtype``."""
+    return [spec.name for spec in ENGINES.values() if dtype in spec.dtypes]
+
+
+def resolve_engine(name: str | None, precision: Precision, device: torch.device, *, train: bool = False) -> EngineSpec:
+    """The engine ``name`` (None: the default for ``precision``), checked against the device, the precision and
+    the train graph; ValueError naming the engine and what it can do otherwise."""
+    if name is None:
+        name = DEFAULT_ENGINE if precision.name in ENGINES[DEFAULT_ENGINE].dtypes else engines_for(precision.name)[0]
+    key = ALIASES.get(str(name).lower(), str(name).lower())
+    spec = ENGINES.get(key)
+    if spec is None:
+        raise ValueError(f"unknown engine {name!r}; use one of {', '.join(map(repr, ENGINES))}")
+    spec.check(precision, device, train=train)
+    return spec
+
+
+def build_engine(
+    spec: EngineSpec,
+    model: InceptionResNetV2,
+    precision: Precision,
+    *,
+    device: torch.device,
+    image_size: tuple[int, int],
+    calibration: np.ndarray | None = None,
+    train: bool = False,
+) -> Any:
+    """The engine ``spec`` names over ``model``, which it moves to ``device`` (and casts to the precision),
+    in eval mode and ready for its first call. ``model`` comes in float32: an engine in a lower precision
+    folds the weights before it casts them, so each weight is rounded once. ``train``: the model is about to
+    become TF-Hub's train graph; nothing is folded now."""
+    engine = _BUILDERS[spec.name](model, precision, image_size, calibration)
+    engine.place(device, fold=not train)
+    return engine
+
+
+def _torch(fused: bool, compile: bool) -> Callable[..., Any]:
+    def build(model, precision, image_size, calibration):
+        from .runner import InferenceEngine
+
+        return InferenceEngine(model, precision, fused=fused, compile=compile)
+
+    return build
+
+
+def _torchscript(model, precision, image_size, calibration):
+    from .torchscript_engine import TorchScriptEngine
+
+    return TorchScriptEngine(model, precision)
+
+
+def _onnxruntime(model, precision, image_size, calibration):
+    from .onnxruntime_engine import OnnxRuntimeEngine
+
+    engine = OnnxRuntimeEngine(model, precision, calibration, image_size=image_size)
+    engine.build()  # export (and quantize) now, once: the first call is then as fast as the rest
+    return engine
+
+
+_BUILDERS: dict[str, Callable[..., Any]] = {
+    "torch": _torch(fused=True, compile=False),
+    "plain": _torch(fused=False, compile=False),
+    "compiled": _torch(fused=True, compile=True),
+    "torchscript": _torchscript,
+    "onnxruntime": _onnxruntime,
+}
