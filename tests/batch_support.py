@@ -15,6 +15,7 @@ from PIL import Image
 
 import irv2
 from irv2.model import NUM_FEATURES
+from irv2.preprocessing import Preprocessing
 
 # Positions (in sorted order) that hold a broken file instead of a photo.
 BROKEN = {7: "truncated", 30: "empty", 31: "text", 95: "truncated"}
@@ -60,13 +61,19 @@ class FakeModule:
     num_classes = 1001
     labels = irv2.imagenet_labels()
     device = torch.device("cpu")
+    preprocessing = Preprocessing()
+    expected_image_size = preprocessing.image_size
 
-    def __init__(self, fail_after: int | None = None) -> None:
+    def __init__(self, fail_after: int | None = None, **settings: object) -> None:
+        self.settings = {"weights_sha256": "fake", "engine": "fake", "dtype": "float32", **settings}
         rng = np.random.default_rng(0)
         self.projection = rng.standard_normal((9 * 9 * 3, NUM_FEATURES)).astype(np.float32) / 16
         self.head = rng.standard_normal((NUM_FEATURES, self.num_classes)).astype(np.float32) / 8
         self.calls = 0
         self.fail_after = fail_after
+
+    def run_settings(self) -> dict[str, object]:
+        return {**self.settings, "preprocessing": self.preprocessing.to_dict()}
 
     def __call__(self, images: np.ndarray, signature: str = "default") -> np.ndarray:
         self.calls += 1

@@ -8,15 +8,15 @@ import json
 import os
 import signal
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from batch_support import BROKEN, run_cli, start_cli
 from irv2.cli.main import main
+from requires import require
 
-pq = pytest.importorskip("pyarrow.parquet", reason="the batch jobs write Parquet: pip install 'irv2[parquet]'")
+pq = require("pyarrow.parquet", "the batch jobs write Parquet: pip install 'irv2[parquet]'")
 
 # Chunks and batches of the long runs: small, so a kill lands between commits.
 JOB = ("--chunk-size", "16", "--batch-size", "4")
@@ -51,7 +51,27 @@ def test_classify_parquet_rows_match_json(weights_dir, image_folder, tmp_path):
     again = run_cli("classify", *chosen, "-w", weights_dir, "-o", out, "-k", "3", "-b", "4")
     assert again.returncode == 1 and "already complete (10 rows, 1 with an error); nothing to do" in again.stderr
     other = run_cli("classify", *chosen, "-w", weights_dir, "-o", out, "-k", "5")
-    assert other.returncode == 1 and "not written by this command" in other.stderr and "--overwrite" in other.stderr
+    assert other.returncode == 1 and "--top: 3 then, 5 now" in other.stderr and "--overwrite" in other.stderr
+
+
+def test_a_resumed_job_with_another_engine_or_dtype_is_refused(weights_dir, image_folder, tmp_path):
+    """A job whose first run stopped half way (here: its last part and its completion marker removed, as a
+    kill would leave it) continues only with the settings it started with."""
+    _, paths = image_folder
+    chosen = [p for i, p in enumerate(paths[:8]) if i != 7]
+    folder = tmp_path / "classes"
+    first = run_cli("classify", *chosen, "-w", weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3")
+    assert first.returncode == 0, first.stderr
+    (folder / "_SUCCESS").unlink()
+    (folder / "part-000000000006-000000000007.parquet").unlink()
+    before = sorted(os.listdir(folder))
+    for option, named in (("--engine=plain", "--engine: 'torch' then, 'plain' now"),
+                          ("--exact-decode", "--exact-decode: False then, True now")):  # fmt: skip
+        changed = run_cli("classify", *chosen, "-w", weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3", option)
+        assert changed.returncode == 1 and named in changed.stderr and "--overwrite" in changed.stderr
+        assert sorted(os.listdir(folder)) == before  # nothing written, nothing removed
+    resumed = run_cli("classify", *chosen, "-w", weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3")
+    assert resumed.returncode == 0 and "resuming" in resumed.stderr and "6 of 7 images already done" in resumed.stderr
 
 
 def test_features_parquet_folder_matches_npz(weights_dir, image_folder, tmp_path):
@@ -112,6 +132,11 @@ def test_kill_9_then_the_same_command_again(weights_dir, many_images, uninterrup
     committed = [n for n in os.listdir(parts) if n.startswith("part-")]
     assert 3 <= len(committed) < 13 and not out.exists()  # killed in the middle
 
+    # The same command with another engine would mix rows computed two ways: refused, nothing touched.
+    changed = run_cli(*command, "--engine", "plain", env=ONE_THREAD)
+    assert changed.returncode == 1 and "--engine: 'torch' then, 'plain' now" in changed.stderr
+    assert sorted(n for n in os.listdir(parts) if n.startswith("part-")) == sorted(committed)
+
     again = run_cli(*command, env=ONE_THREAD)
     assert again.returncode == 1, again.stderr
     assert f"resuming {out}: {16 * len(committed)} of 200 images already done" in again.stderr
@@ -138,22 +163,3 @@ def _listdir(path: str) -> list[str]:
         return os.listdir(path)
     except FileNotFoundError:
         return []
-
-
-def test_progress_shows_rate_eta_and_failures_of_this_run(monkeypatch):
-    import io
-
-    from irv2.cli import progress as progress_module
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    clock = iter([100.0, 110.0])  # the start, then the update 10 s later
-    monkeypatch.setattr(progress_module, "time", SimpleNamespace(monotonic=lambda: next(clock)))
-    stream = Terminal()
-    # A resumed job: 600 of 1000 already done before this run; 50 more in 10 s is 5/s, so 350 left is 70 s.
-    bar = progress_module.Progress(1000, stream=stream, initial=600)
-    bar.update(50, failed=2)
-    assert stream.getvalue().endswith("650/1000 images  5.0/s  ETA 1:10  2 failed\033[K")
-    assert progress_module.format_duration(3 * 3600 + 2 * 60 + 9.4) == "3:02:09"

@@ -16,23 +16,23 @@ from irv2.batch.job import LOCK, MANIFEST, SUCCESS
 from irv2.batch.runner import BatchJob
 from irv2.batch.sharding import Rank, my_chunks, rank_device, rank_from_environment
 from irv2.errors import JobError
+from irv2.preprocessing import Preprocessing
+from requires import require
 
-pa = pytest.importorskip("pyarrow", reason="the batch jobs write Parquet: pip install 'irv2[parquet]'")
-ds = pytest.importorskip("pyarrow.dataset")
-pq = pytest.importorskip("pyarrow.parquet")
-
-OPTIONS = {"top_k": 3, "dtype": "float32"}
+pa = require("pyarrow", "the batch jobs write Parquet: pip install 'irv2[parquet]'")
+ds = require("pyarrow.dataset", "the batch jobs write Parquet: pip install 'irv2[parquet]'")
+pq = require("pyarrow.parquet", "the batch jobs write Parquet: pip install 'irv2[parquet]'")
 
 
-def _job(inputs, output, rank=None, kind="classify", **kwargs):
-    kwargs.setdefault("options", OPTIONS)
+def _job(inputs, output, rank=None, kind="classify", module=None, **kwargs):
+    kwargs.setdefault("top_k", 3)
     kwargs.setdefault("chunk_size", 8)
-    return BatchJob(kind, inputs, output, weights="fake", rank=rank or Rank(), **kwargs)
+    return BatchJob(kind, inputs, output, module or FakeModule(), weights="fake", rank=rank or Rank(), **kwargs)
 
 
-def _run(job, module=None, **kwargs):
+def _run(job, **kwargs):
     job.prepare(overwrite=kwargs.pop("overwrite", False))
-    return job.run(module or FakeModule(), batch_size=3, workers=2, top_k=3, **kwargs)
+    return job.run(batch_size=3, workers=2, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_classify_table_columns_and_rows(inputs, reference):
 def test_interrupted_run_resumes_without_duplicates(inputs, reference, tmp_path):
     out = tmp_path / "out.parquet"
     with pytest.raises(KeyboardInterrupt):
-        _run(_job(inputs, out), FakeModule(fail_after=7))  # 3 images a batch, 8 a chunk: dies in chunk 3
+        _run(_job(inputs, out, module=FakeModule(fail_after=7)))  # 3 images a batch, 8 a chunk: dies in chunk 3
     parts = sorted(os.listdir(f"{out}.parts"))
     assert parts == [MANIFEST, "part-000000000000-000000000008.parquet", "part-000000000008-000000000016.parquet"]
     assert not out.exists()
@@ -115,7 +115,7 @@ def test_folder_output_is_a_dataset_in_input_order(inputs, reference, tmp_path):
 
 def test_features_rows_and_null_vectors(inputs, tmp_path):
     out = tmp_path / "features.parquet"
-    _run(_job(inputs, out, kind="features", options={}))
+    _run(_job(inputs, out, kind="features"))
     table = pq.read_table(out)
     assert table.schema.names == ["path", "features", "error"]
     assert table.schema.field("features").type == pa.list_(pa.float32(), 1536)
@@ -129,18 +129,52 @@ def test_features_rows_and_null_vectors(inputs, tmp_path):
     assert features[min(BROKEN)].as_py() is None
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"top_k": 5}, "--top: 3 then, 5 now"),
+        ({"draft": False}, "--exact-decode: False then, True now"),
+        ({"chunk_size": 4}, "--chunk-size: 8 then, 4 now"),
+        ({"kind": "features"}, "the command (classify or features): 'classify' then, 'features' now"),
+        ({"module": FakeModule(engine="onnxruntime")}, "--engine: 'fake' then, 'onnxruntime' now"),
+        ({"module": FakeModule(dtype="int8", calibration_sha256="ab12")}, "--dtype: 'float32' then, 'int8' now"),
+        ({"module": FakeModule(calibration_sha256="ab12")}, "the calibration images (--calibration): None then"),
+        ({"module": FakeModule(weights_sha256="other")}, "the weights (--weights): 'fake' then, 'other' now"),
+    ],
+)
+def test_a_resume_with_any_changed_setting_is_refused_naming_it(inputs, tmp_path, change, named):
+    out = tmp_path / "out.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        _run(_job(inputs, out, module=FakeModule(fail_after=3)))
+    with pytest.raises(JobError, match="other settings") as refused:
+        _run(_job(inputs, out, **change))
+    assert named in str(refused.value) and "--overwrite" in str(refused.value)
+    assert len(os.listdir(f"{out}.parts")) == 2  # the manifest and the one committed part, untouched
+
+
+def test_a_preprocessing_change_is_refused_when_the_job_is_complete(inputs, tmp_path):
+    """A finished single-file job keeps its settings in the file's metadata, so a rerun at another image size
+    is told what changed rather than that the file is foreign."""
+    out = tmp_path / "out.parquet"
+    _run(_job(inputs, out))
+    smaller = FakeModule()
+    smaller.preprocessing = Preprocessing(image_size=(160, 160))
+    changed = r"image size or preprocessing recipe: image_size \[299, 299\] then, \[160, 160\] now"
+    with pytest.raises(JobError, match=changed):
+        _job(inputs, out, module=smaller).finished()
+
+
 def test_another_command_is_refused_then_overwrite_starts_again(inputs, tmp_path):
     out = tmp_path / "out.parquet"
     with pytest.raises(KeyboardInterrupt):
-        _run(_job(inputs, out), FakeModule(fail_after=3))
-    with pytest.raises(JobError, match=r"different command \(its options differ\).*--overwrite"):
-        _run(_job(inputs, out, options={"top_k": 5, "dtype": "float32"}))
-    with pytest.raises(JobError, match="its inputs differ"):
+        _run(_job(inputs, out, module=FakeModule(fail_after=3)))
+    with pytest.raises(JobError, match=r"the inputs.*--overwrite"):
         _run(_job(inputs[:-1], out))
     result = _run(_job(inputs[:-1], out), overwrite=True)
     assert result.skipped == 0 and result.summary["rows"] == 40
-    with pytest.raises(JobError, match="not written by this command"):
-        _job(inputs, out).finished()
+    (tmp_path / "foreign.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(JobError, match="not written by an irv2 job"):
+        _job(inputs, tmp_path / "foreign.parquet").finished()
     with pytest.raises(JobError, match="several processes"):
         _job(inputs, out, Rank(0, 2)).prepare(overwrite=True)
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from batch_support import run_cli
+from requires import require
 
-ray = pytest.importorskip("ray", reason="the Ray Data integration needs ray[data]")
-pq = pytest.importorskip("pyarrow.parquet")
+ray = require("ray", "the Ray Data integration needs ray[data]")
+pq = require("pyarrow.parquet", "ray[data] brings pyarrow")
 
 pytestmark = pytest.mark.slow  # starting Ray takes seconds, and the network runs on every image
 

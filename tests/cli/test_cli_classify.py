@@ -249,21 +249,6 @@ def test_huge_photo_is_classified_in_bounded_memory(weights_dir, photo_arrays, a
     assert big_peak - small_peak < 3 * BIG_PIXEL_BYTES, f"{(big_peak - small_peak) / 2**20:.0f} MB for decoding"
 
 
-def test_progress_bar_only_on_a_terminal():
-    from irv2.cli.progress import Progress
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    for stream, quiet, drawn in ((Terminal(), False, True), (Terminal(), True, False), (io.StringIO(), False, False)):
-        with Progress(3, quiet=quiet, stream=stream) as progress:
-            for _ in range(3):
-                progress.update()
-        assert ("3/3 images" in stream.getvalue()) is drawn
-        assert stream.getvalue().endswith("\r\033[K") is drawn  # erased at the end
-
-
 def test_pipe_closed_early_is_quiet(weights_dir, awkward_images):
     # `irv2 classify ... | head -1`: the reader goes away; irv2 must not print a BrokenPipe traceback.
     paths = [str(awkward_images[key]) for key in ("upright", "rocket", "coffee")]

@@ -11,12 +11,14 @@ Either way the parts folder holds ``_irv2_job.json`` (the manifest) and ``part-S
 rows of inputs ``START`` to ``STOP - 1``, each written to a hidden ``.tmp`` name and renamed, so a part is
 there whole or not at all. Readers (pyarrow, Spark, DuckDB) skip names starting with ``_`` or ``.``.
 
-The job id is a hash of what decides the rows: the command, the input list, the weights, the options that
-change values and the chunk size. A run that finds another job's manifest refuses to mix the two.
+The job id is a hash of what decides the rows: the command, the input list, every setting that changes a
+value (the weights' content, engine, precision, int8 calibration set, preprocessing, decoding, top-k) and the
+chunk size. A run that finds another job's manifest refuses to mix the two, naming the setting that changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,15 +28,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..atomic import is_temporary, write_text
 from ..errors import JobError
 from .inputs import Input
-from .parquet import JOB_KEY, SUMMARY_KEY, file_metadata, sync_file, temporary_name
+from .parquet import JOB_KEY, MANIFEST_KEY, SUMMARY_KEY, file_metadata
 
 MANIFEST = "_irv2_job.json"
 SUCCESS = "_SUCCESS"
 LOCK = "_irv2_merge.lock"
-FORMAT = 1
+FORMAT = 2  # 1: before every value-changing setting was recorded (irv2 0.1)
 _PART = re.compile(r"^part-(\d{12})-(\d{12})\.parquet$")
+# What a user changes to change each recorded field: the refusal names it.
+_WHAT_CHANGES = {
+    "kind": "the command (classify or features)",
+    "inputs_sha256": "the inputs",
+    "chunk_size": "--chunk-size",
+    "weights_sha256": "the weights (--weights)",
+    "engine": "--engine",
+    "dtype": "--dtype",
+    "calibration_sha256": "the calibration images (--calibration)",
+    "preprocessing": "the weights' image size or preprocessing recipe",
+    "exact_decode": "--exact-decode",
+    "top_k": "--top",
+}
 
 
 def part_name(chunk: range) -> str:
@@ -43,9 +59,14 @@ def part_name(chunk: range) -> str:
 
 
 def make_manifest(
-    kind: str, inputs: Sequence[Input], *, weights: str, options: dict[str, Any], chunk_size: int
+    kind: str, inputs: Sequence[Input], *, settings: dict[str, Any], chunk_size: int, weights: str | None = None
 ) -> dict[str, Any]:
-    """The manifest of a job: what decides its rows, and its id (a hash of all of it)."""
+    """The manifest of a job: what decides its rows, and its id (a hash of all of it).
+
+    ``settings``: every setting that changes a value (``module.run_settings()`` plus decoding and top-k).
+    ``weights``: the handle the user gave, recorded for people; the id follows the weights' content instead,
+    so a moved module folder continues its job and a changed one cannot.
+    """
     digest = hashlib.sha256()
     for item in inputs:
         digest.update(item.path.encode("utf-8", "surrogateescape") + b"\0")
@@ -53,12 +74,33 @@ def make_manifest(
         "kind": kind,
         "inputs": len(inputs),
         "inputs_sha256": digest.hexdigest(),
-        "weights": weights,
-        "options": dict(sorted(options.items())),
+        "settings": dict(sorted(settings.items())),
         "chunk_size": chunk_size,
     }
     job = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
-    return {"format": FORMAT, "job": job, **fields}
+    return {"format": FORMAT, "job": job, **fields, "weights": weights}
+
+
+def differences(found: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
+    """What differs between a recorded manifest and this run's, each as ``"<option>: <then> then, <now> now"``."""
+    if found.get("format") != manifest["format"]:
+        return [f"the job format: {found.get('format')} then (another irv2 version), {manifest['format']} now"]
+    then = {key: found.get(key) for key in ("kind", "inputs_sha256", "chunk_size")} | (found.get("settings") or {})
+    now = {key: manifest[key] for key in ("kind", "inputs_sha256", "chunk_size")} | manifest["settings"]
+    changed = []
+    for key in dict.fromkeys([*now, *then]):
+        before, after = then.get(key), now.get(key)
+        if before == after:
+            continue
+        what = _WHAT_CHANGES.get(key, key)
+        if key == "inputs_sha256":
+            changed.append(what)
+        elif isinstance(before, dict) and isinstance(after, dict):  # the recipe: name the fields that changed
+            fields = [f for f in dict.fromkeys([*after, *before]) if before.get(f) != after.get(f)]
+            changed.append(f"{what}: " + ", ".join(f"{f} {before.get(f)!r} then, {after.get(f)!r} now" for f in fields))
+        else:
+            changed.append(f"{what}: {before!r} then, {after!r} now")
+    return changed
 
 
 @dataclass(frozen=True)
@@ -108,8 +150,10 @@ class Layout:
             except (OSError, ValueError):  # pyarrow raises ArrowInvalid (a ValueError) on a non-Parquet file
                 metadata = {}
             if metadata.get(JOB_KEY, b"").decode() != manifest["job"]:
+                if MANIFEST_KEY in metadata:  # another irv2 job's output: say what changed
+                    self._refuse(json.loads(metadata[MANIFEST_KEY]), manifest)
                 raise JobError(
-                    f"{self.output} exists and was not written by this command: choose another --output, "
+                    f"{self.output} exists and was not written by an irv2 job: choose another --output, "
                     "or add --overwrite to replace it"
                 )
             return json.loads(metadata.get(SUMMARY_KEY, b"{}"))
@@ -131,17 +175,16 @@ class Layout:
         except (OSError, ValueError) as exc:
             raise JobError(f"{self.path(MANIFEST)}: unreadable job manifest ({exc})") from None
         if found.get("job") != manifest["job"]:
-            differ = [
-                key
-                for key in ("kind", "inputs_sha256", "weights", "options", "chunk_size")
-                if found.get(key) != manifest[key]
-            ]
-            what = ", ".join("inputs" if key == "inputs_sha256" else key for key in differ) or "format"
-            raise JobError(
-                f"{self.output} holds the work of a different command (its {what} differ): rerun the original "
-                "command to continue it, choose another --output, or add --overwrite to start again"
-            )
+            self._refuse(found, manifest)
         return True
+
+    def _refuse(self, found: dict[str, Any], manifest: dict[str, Any]) -> None:
+        changed = "; ".join(differences(found, manifest)) or "its job id"
+        raise JobError(
+            f"{self.output} holds the work of a run with other settings ({changed}); mixing the two would give "
+            "rows computed differently. Rerun with the original settings to continue it, choose another --output, "
+            "or add --overwrite to start again"
+        )
 
     def prepare(self, manifest: dict[str, Any]) -> None:
         """Create the parts folder and its manifest, or check that they are this job's."""
@@ -155,23 +198,9 @@ class Layout:
         os.makedirs(self.parts, exist_ok=True)
         if self.check_manifest(manifest):
             return
-        target = self.path(MANIFEST)
-        tmp = temporary_name(target)
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=1)
-            f.write("\n")
-        sync_file(tmp)
-        try:
-            # A hard link creates the name only if absent, with the whole content: when several ranks start
-            # at once, exactly one manifest wins and the others compare theirs with it.
-            os.link(tmp, target)
-        except FileExistsError:
-            pass
-        except OSError:  # a file system without hard links
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        # When several ranks start at once, exactly one manifest wins and the others compare theirs with it.
+        with contextlib.suppress(FileExistsError):
+            write_text(self.path(MANIFEST), json.dumps(manifest, indent=1) + "\n", exclusive=True)
         self.check_manifest(manifest)
 
     def clear(self) -> None:
@@ -188,6 +217,4 @@ class Layout:
 
 
 def _is_ours(name: str) -> bool:
-    return (
-        bool(_PART.match(name)) or name in (MANIFEST, SUCCESS, LOCK) or (name.startswith(".") and name.endswith(".tmp"))
-    )
+    return bool(_PART.match(name)) or name in (MANIFEST, SUCCESS, LOCK) or is_temporary(name)

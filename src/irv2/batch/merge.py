@@ -15,9 +15,10 @@ import shutil
 from collections.abc import Iterator
 from typing import Any
 
+from ..atomic import atomic_write, is_temporary, write_text
 from ..errors import JobError
 from .job import LOCK, SUCCESS, Layout, part_name
-from .parquet import JOB_KEY, SUMMARY_KEY, pyarrow, schema, sync_file, temporary_name
+from .parquet import JOB_KEY, MANIFEST_KEY, SUMMARY_KEY, pyarrow, schema
 from .sharding import chunk_ranges
 
 try:
@@ -71,34 +72,22 @@ def merge(layout: Layout, manifest: dict[str, Any]) -> dict[str, Any]:
         failed += len(errors) - errors.null_count
     summary = {"rows": rows, "failed": failed, "job": manifest["job"]}
     if not layout.single_file:
-        _write_json_atomic(layout.path(SUCCESS), summary)
+        write_text(layout.path(SUCCESS), json.dumps(summary) + "\n")
         for name in os.listdir(layout.parts):  # parts and manifests of killed writers
-            if name.startswith(".") and name.endswith(".tmp"):
+            if is_temporary(name):
                 os.unlink(layout.path(name))
         return summary
-    metadata = {JOB_KEY: manifest["job"].encode(), SUMMARY_KEY: json.dumps(summary).encode()}
-    tmp = temporary_name(layout.output)
-    try:
-        # One row group per part: memory stays at one part, whatever the number of rows.
-        with pq.ParquetWriter(tmp, expected.with_metadata(metadata)) as writer:
-            for path in parts:
-                table = pq.read_table(path)
-                if not table.schema.equals(expected):
-                    raise JobError(f"{path}: not the columns of an irv2 {manifest['kind']} job")
-                writer.write_table(table)
-        sync_file(tmp)
-        os.replace(tmp, layout.output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    metadata = {
+        JOB_KEY: manifest["job"].encode(),
+        SUMMARY_KEY: json.dumps(summary).encode(),
+        MANIFEST_KEY: json.dumps(manifest).encode(),
+    }
+    # One row group per part: memory stays at one part, whatever the number of rows.
+    with atomic_write(layout.output) as f, pq.ParquetWriter(f, expected.with_metadata(metadata)) as writer:
+        for path in parts:
+            table = pq.read_table(path)
+            if not table.schema.equals(expected):
+                raise JobError(f"{path}: not the columns of an irv2 {manifest['kind']} job")
+            writer.write_table(table)
     shutil.rmtree(layout.parts, ignore_errors=True)
     return summary
-
-
-def _write_json_atomic(path: str, value: Any) -> None:
-    tmp = temporary_name(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f)
-        f.write("\n")
-    sync_file(tmp)
-    os.replace(tmp, path)

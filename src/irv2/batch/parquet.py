@@ -12,29 +12,29 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import JobError
+from ..atomic import atomic_write
+from ..extras import require_extra
 from ..labels import Prediction
 from ..model import NUM_FEATURES
 
-MISSING = "writing Parquet needs pyarrow: pip install 'irv2[parquet]' ({error})"
 # Keys of the file-level metadata: which job wrote the file and what it holds.
 JOB_KEY = b"irv2.job"
 SUMMARY_KEY = b"irv2.summary"
+MANIFEST_KEY = b"irv2.manifest"  # the settings behind the rows, so a later run can say what it changed
 
 
 def pyarrow() -> Any:
-    """The ``pyarrow`` module (with ``pyarrow.parquet`` loaded), or JobError saying how to install it."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet  # loads pa.parquet
-    except ImportError as exc:
-        raise JobError(MISSING.format(error=exc)) from None
+    """The ``pyarrow`` module (with ``pyarrow.parquet`` loaded), or MissingDependencyError saying how to
+    install it."""
+    require_extra("parquet", "writing Parquet")
+    import pyarrow as pa
+    import pyarrow.parquet  # loads pa.parquet
+
     return pa
 
 
@@ -109,30 +109,8 @@ def file_metadata(path: str | os.PathLike[str]) -> dict[bytes, bytes]:
 
 
 def write_atomic(table, path: str | os.PathLike[str]) -> None:
-    """Write ``table`` to a temporary file beside ``path``, fsync it, then rename: ``path`` is either absent
-    or complete, whatever happens (Ctrl-C, ``kill -9``, power loss)."""
-    path = os.fspath(path)
-    tmp = temporary_name(path)
-    try:
-        pyarrow().parquet.write_table(table, tmp)
-        sync_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def temporary_name(path: str) -> str:
-    """A hidden, unique name beside ``path`` ending in ``.tmp``, as Parquet readers and the merge skip them."""
-    folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-
-
-def sync_file(path: str) -> None:
-    """Flush ``path`` to stable storage, so a rename after it never exposes an empty or partial file."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Write ``table`` to ``path`` atomically (:mod:`irv2.atomic`): ``path`` is either absent or complete,
+    whatever happens (Ctrl-C, ``kill -9``, power loss)."""
+    parquet = pyarrow().parquet
+    with atomic_write(path) as f:
+        parquet.write_table(table, f)

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..api import CLASSIFICATION, FEATURE_VECTOR, Module
-from ..labels import Prediction, top_k
+from ..api import Module
+from ..labels import Prediction
 from ..model import NUM_FEATURES
-from .decoding import Decoded, run_module, stack_images
+from .decoding import Decoded
 from .parquet import classify_table, features_table
+from .stream import class_labels, embed_batch, predict_batch
 
 KINDS = ("classify", "features")
 
@@ -36,8 +37,7 @@ class RowBuilder:
         self.kind = kind
         self.module = module
         self.k = k
-        # A custom head without labels still has class indices: use those as labels.
-        self.labels = module.labels or [str(i) for i in range(module.num_classes or 0)]
+        self.labels = class_labels(module) if kind == "classify" else []
         self._reset()
 
     def _reset(self) -> None:
@@ -51,19 +51,12 @@ class RowBuilder:
 
     def add(self, batch: Sequence[Decoded]) -> int:
         """Run the network on the images of ``batch`` and keep one row per item; returns how many failed."""
-        images = stack_images(batch, pin_memory=self.module.device.type == "cuda")
         self.paths.extend(d.input.path for d in batch)
         self.errors.extend(d.error if d.image is None else None for d in batch)
         if self.kind == "classify":
-            logits = run_module(self.module, images, CLASSIFICATION) if images is not None else None
-            found = iter(top_k(logits, self.k, self.labels) if logits is not None else ())
-            self.predictions.extend(None if d.image is None else next(found) for d in batch)
+            self.predictions.extend(r.predictions for r in predict_batch(self.module, batch, self.k, self.labels))
         else:
-            vectors = run_module(self.module, images, FEATURE_VECTOR) if images is not None else None
-            rows = np.zeros((len(batch), NUM_FEATURES), np.float32)
-            if vectors is not None:
-                rows[[i for i, d in enumerate(batch) if d.image is not None]] = vectors
-            self.features.append(rows)
+            self.features.append(embed_batch(self.module, batch))
         return sum(d.image is None for d in batch)
 
     def table(self):

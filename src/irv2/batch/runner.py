@@ -1,8 +1,8 @@
 """A resumable batch job: classify or embed a long list of inputs into Parquet, chunk by chunk.
 
->>> job = BatchJob("classify", inputs, "out.parquet", weights="my-module/", options={"top_k": 5})
->>> job.prepare()                  # JobError if out.parquet holds another command's work
->>> result = job.run(module)       # computes this process's missing chunks, merges when all exist
+>>> job = BatchJob("classify", inputs, "out.parquet", module, top_k=5)
+>>> job.prepare()                  # JobError if out.parquet holds the work of other settings, naming them
+>>> result = job.run()             # computes this process's missing chunks, merges when all exist
 
 Each chunk of ``chunk_size`` consecutive inputs is computed in batches, then committed as one Parquet
 part (atomically, see :mod:`irv2.batch.job`). A rerun of the same command skips the committed chunks, so
@@ -54,13 +54,17 @@ class JobResult:
 
 
 class BatchJob:
-    """One ``classify`` or ``features`` job over ``inputs`` into ``output`` (``OUT.parquet`` or a folder).
+    """One ``classify`` or ``features`` job of ``module`` over ``inputs`` into ``output`` (``OUT.parquet`` or a
+    folder).
 
     Args:
-        weights: what identifies the weights in the job id (a resolved path or a handle).
-        options: the options that change the rows (``top_k``, precision, decoding); part of the job id.
+        module: the loaded weights; its ``run_settings()`` (weights' digest, engine, precision, calibration,
+            preprocessing), with ``draft`` and ``top_k``, are recorded in the job id.
+        draft: decode large JPEGs at reduced scale (see ``irv2.load_image``); False is ``--exact-decode``.
+        top_k: predictions per row (classify).
         chunk_size: inputs per committed part; part of the job id.
         rank: this process among several; default from ``RANK``/``WORLD_SIZE`` (torchrun).
+        weights: the handle the user gave, recorded in the manifest for people (the id follows the content).
     """
 
     def __init__(
@@ -68,16 +72,24 @@ class BatchJob:
         kind: str,
         inputs: Sequence[Input],
         output: str | os.PathLike[str],
+        module: Module,
         *,
-        weights: str,
-        options: dict[str, Any] | None = None,
+        draft: bool = True,
+        top_k: int = 5,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         rank: Rank | None = None,
+        weights: str | None = None,
     ) -> None:
         self.kind = kind
         self.inputs = list(inputs)
+        self.module = module
+        self.draft = draft
+        self.top_k = top_k
         self.layout = Layout.for_output(output)
-        self.manifest = make_manifest(kind, self.inputs, weights=weights, options=options or {}, chunk_size=chunk_size)
+        settings = {**module.run_settings(), "exact_decode": not draft}
+        if kind == "classify":
+            settings["top_k"] = top_k
+        self.manifest = make_manifest(kind, self.inputs, settings=settings, chunk_size=chunk_size, weights=weights)
         self.chunk_size = chunk_size
         self.rank = rank_from_environment() if rank is None else rank
 
@@ -117,12 +129,9 @@ class BatchJob:
 
     def run(
         self,
-        module: Module,
         *,
         batch_size: int = 8,
         workers: int | None = None,
-        draft: bool = True,
-        top_k: int = 5,
         on_start: Callable[[int, int], None] | None = None,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> JobResult:
@@ -137,7 +146,7 @@ class BatchJob:
         share = skipped + sum(len(c) for c in todo)
         if on_start is not None:
             on_start(share, skipped)
-        rows = RowBuilder(self.kind, module, k=top_k)
+        rows = RowBuilder(self.kind, self.module, k=self.top_k)
         processed = failed = 0
         for chunk in todo:
             if self.layout.finished(self.manifest) is not None:
@@ -145,7 +154,8 @@ class BatchJob:
                 # every chunk is in the output already.
                 break
             items = self.inputs[chunk.start : chunk.stop]
-            for batch in decode_batches(items, batch_size, workers=workers, draft=draft):
+            preprocess = self.module.preprocessing
+            for batch in decode_batches(items, batch_size, preprocess, workers=workers, draft=self.draft):
                 bad = rows.add(batch)
                 processed += len(batch)
                 failed += bad

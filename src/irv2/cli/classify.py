@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
-from .. import CLASSIFICATION, Module, top_k
-from ..batch import Decoded, decode_batches, expand_inputs, run_module, stack_images
-from .common import CommandError, add_image_arguments, load_module, positive_int, speed_options, warn
+from ..batch import classify_inputs, expand_inputs
+from ..progress import ProgressBar
+from .common import (
+    CommandError,
+    add_image_arguments,
+    load_module,
+    positive_int,
+    require_classifier,
+    speed_options,
+    warn,
+)
 from .jobs import add_job_arguments, is_parquet_output, run_parquet_job
-from .output import FORMATS, Result, make_writer
-from .progress import Progress
+from .output import FORMATS, make_writer
 
 DESCRIPTION = """\
 Classify images with Inception-ResNet-v2: for each one, the top-K classes with their softmax probabilities.
@@ -67,35 +73,21 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         return run_parquet_job(args, "classify", inputs)
     module = load_module(args.weights, device=args.device, quiet=args.quiet, **speed_options(args))
-    if not module.num_classes:
-        raise CommandError(
-            f"{args.weights or 'the default weights'}: a feature-vector module without a classifier cannot "
-            "classify; use `irv2 features` for its 1536-d features"
-        )
-    # A custom head without labels still has class indices: show those.
-    labels = module.labels or [str(i) for i in range(module.num_classes)]
+    require_classifier(module, args.weights)
     writer = make_writer(args.format, sys.stdout)
     failed = 0
-    with Progress(len(inputs), quiet=args.quiet) as progress:
-        for batch in decode_batches(inputs, args.batch_size, workers=args.workers, draft=not args.exact_decode):
-            results = classify_batch(module, batch, args.top, labels)
+    with ProgressBar(len(inputs), desc="classify", quiet=args.quiet) as progress:
+        for results in classify_inputs(
+            module, inputs, k=args.top, batch_size=args.batch_size, workers=args.workers, draft=not args.exact_decode
+        ):
             progress.clear()
+            bad = 0
             for result in results:
                 writer.write(result)
-                failed += result.error is not None
+                bad += result.error is not None
             writer.flush()
-            progress.update(len(batch))
+            failed += bad
+            progress.update(len(results), failed=bad)
     if failed and not args.quiet:
         warn(f"{failed} of {len(inputs)} images could not be classified")
     return 1 if failed else 0
-
-
-def classify_batch(module: Module, batch: Sequence[Decoded], k: int, labels: Sequence[str]) -> list[Result]:
-    """One :class:`Result` per item of ``batch``, in order: top-``k`` predictions, or the decoding error."""
-    images = stack_images(batch, pin_memory=module.device.type == "cuda")
-    logits = run_module(module, images, CLASSIFICATION) if images is not None else None
-    predictions = iter(top_k(logits, k, labels) if logits is not None else ())
-    return [
-        Result(d.input.path, error=d.error) if d.image is None else Result(d.input.path, next(predictions))
-        for d in batch
-    ]

@@ -1,30 +1,17 @@
-"""``irv2 features PATH... -o OUT.npz``: the 1536-d TF-Hub feature vector of each image, saved as .npz.
-
-The archive holds four arrays, readable with ``numpy.load(path)`` (no pickle needed):
-
-* ``paths``: unicode ``[N]``, the images that succeeded, in input order;
-* ``features``: float32 ``[N, 1536]``, their ``image_feature_vector`` (global average of ``Conv2d_7b_1x1``);
-* ``failed_paths``: unicode ``[M]``, the images that could not be read;
-* ``errors``: unicode ``[M]``, why, one message per failed path.
-
-``-o OUT.parquet`` or a folder writes Parquet instead, as a resumable job (:mod:`irv2.cli.jobs`).
-"""
+"""``irv2 features PATH... -o OUT.npz``: the 1536-d TF-Hub feature vector of each image, saved as .npz by
+``irv2.batch.write_features_npz`` (its docstring lists the arrays). ``-o OUT.parquet`` or a folder writes
+Parquet instead, as a resumable job (:mod:`irv2.cli.jobs`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 
-import numpy as np
-
-from .. import FEATURE_VECTOR
-from ..batch import decode_batches, expand_inputs, run_module, stack_images
-from ..model import NUM_FEATURES
+from ..batch import expand_inputs, write_features_npz
+from ..progress import ProgressBar
 from .common import CommandError, add_image_arguments, load_module, speed_options, warn
 from .jobs import add_job_arguments, is_parquet_output, run_parquet_job
-from .progress import Progress
 
 DESCRIPTION = """\
 Compute the 1536-d feature vector (TF-Hub image_feature_vector) of each image and save them as an .npz
@@ -74,53 +61,26 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise CommandError("no input images found", status=2)
     module = load_module(args.weights, device=args.device, quiet=args.quiet, **speed_options(args))
-    paths: list[str] = []
-    vectors: list[np.ndarray] = []
-    failed_paths: list[str] = []
-    errors: list[str] = []
-    with Progress(len(inputs), quiet=args.quiet) as progress:
-        for batch in decode_batches(inputs, args.batch_size, workers=args.workers, draft=not args.exact_decode):
-            images = stack_images(batch, pin_memory=module.device.type == "cuda")
-            if images is not None:
-                vectors.append(run_module(module, images, FEATURE_VECTOR))
-            for decoded in batch:
-                if decoded.image is not None:
-                    paths.append(decoded.input.path)
-                else:
-                    progress.clear()
-                    print(f"irv2: error: {decoded.input.path}: {decoded.error}", file=sys.stderr, flush=True)
-                    failed_paths.append(decoded.input.path)
-                    errors.append(decoded.error or "")
-            progress.update(len(batch))
-    features = np.concatenate(vectors) if vectors else np.zeros((0, NUM_FEATURES), np.float32)
-    try:
-        save_npz_atomic(
-            args.output,
-            paths=np.array(paths, dtype=str),
-            features=features.astype(np.float32, copy=False),
-            failed_paths=np.array(failed_paths, dtype=str),
-            errors=np.array(errors, dtype=str),
-        )
-    except OSError as exc:
-        raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+    with ProgressBar(len(inputs), desc="features", quiet=args.quiet) as progress:
+
+        def report(path: str, error: str) -> None:
+            progress.clear()
+            print(f"irv2: error: {path}: {error}", file=sys.stderr, flush=True)
+
+        try:
+            summary = write_features_npz(
+                module,
+                inputs,
+                args.output,
+                batch_size=args.batch_size,
+                workers=args.workers,
+                draft=not args.exact_decode,
+                on_batch=lambda count, failed: progress.update(count, failed=failed),
+                on_error=report,
+            )
+        except OSError as exc:
+            raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
     if not args.quiet:
-        failures = f"; {len(failed_paths)} of {len(inputs)} images failed" if failed_paths else ""
-        print(f"irv2: wrote {len(paths)} feature vectors to {args.output}{failures}", file=sys.stderr)
-    return 1 if failed_paths else 0
-
-
-def save_npz_atomic(path: str, **arrays: np.ndarray) -> None:
-    """``numpy.savez`` to a temporary file beside ``path``, then one rename: readers never see half a file."""
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
-    # os.open rather than tempfile.mkstemp: the archive gets the usual permissions (0666 less the umask).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # a file object, so numpy does not append ".npz" to the name
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        failures = f"; {summary.failed} of {len(inputs)} images failed" if summary.failed else ""
+        print(f"irv2: wrote {summary.written} feature vectors to {args.output}{failures}", file=sys.stderr)
+    return 1 if summary.failed else 0

@@ -15,8 +15,8 @@ from typing import Any
 from ..batch import Input
 from ..batch.runner import DEFAULT_CHUNK_SIZE, BatchJob, JobResult
 from ..batch.sharding import Rank, rank_device, rank_from_environment
-from .common import CommandError, load_module, positive_int, speed_options
-from .progress import Progress, format_duration
+from ..progress import ProgressBar
+from .common import CommandError, load_module, positive_int, require_classifier, speed_options
 
 PARQUET_SUFFIX = ".parquet"
 
@@ -55,11 +55,20 @@ def run_parquet_job(args: argparse.Namespace, kind: str, inputs: Sequence[Input]
     rank = rank_from_environment()
     # Progress and notes from one process only: several bars on one terminal would overwrite each other.
     quiet = args.quiet or rank.rank != 0
-    options: dict[str, Any] = {"dtype": args.dtype, "exact_decode": args.exact_decode}
+    # The weights first: the job's identity includes their content, engine, precision and preprocessing.
+    module = load_module(args.weights, device=rank_device(args.device, rank), quiet=quiet, **speed_options(args))
     if kind == "classify":
-        options["top_k"] = args.top
+        require_classifier(module, args.weights)
     job = BatchJob(
-        kind, inputs, output, weights=_weights_identity(args.weights), options=options, chunk_size=args.chunk_size
+        kind,
+        inputs,
+        output,
+        module,
+        draft=not args.exact_decode,
+        top_k=getattr(args, "top", 5),
+        chunk_size=args.chunk_size,
+        rank=rank,
+        weights=_weights_label(args.weights),
     )
     summary = None if args.overwrite else job.finished()
     if summary is not None:
@@ -67,28 +76,19 @@ def run_parquet_job(args: argparse.Namespace, kind: str, inputs: Sequence[Input]
             print(f"irv2: {output} is already complete ({_rows(summary)}); nothing to do", file=sys.stderr)
         return 1 if summary.get("failed") else 0
     job.prepare(overwrite=args.overwrite)
-    module = load_module(args.weights, device=rank_device(args.device, rank), quiet=quiet, **speed_options(args))
-    if kind == "classify" and not module.num_classes:
-        raise CommandError(
-            f"{args.weights or 'the default weights'}: a feature-vector module without a classifier cannot "
-            "classify; use `irv2 features` for its 1536-d features"
-        )
-    bar: list[Progress] = []
+    bar: list[ProgressBar] = []
 
     def on_start(share: int, skipped: int) -> None:
         if skipped and not quiet:
             print(f"irv2: resuming {output}: {skipped} of {share} images already done", file=sys.stderr)
-        bar.append(Progress(share, quiet=quiet, initial=skipped).__enter__())
+        bar.append(ProgressBar(share, desc=kind, quiet=quiet, initial=skipped))
 
     try:
         result = job.run(
-            module,
             batch_size=args.batch_size,
             workers=args.workers,
-            draft=not args.exact_decode,
-            top_k=getattr(args, "top", 5),
             on_start=on_start,
-            on_batch=lambda count, failed: bar[0].update(count, failed),
+            on_batch=lambda count, failed: bar[0].update(count, failed=failed),
         )
     finally:
         if bar:
@@ -105,9 +105,8 @@ def summary_text(result: JobResult, kind: str, rank: Rank) -> str:
     verb = "classified" if kind == "classify" else "embedded"
     who = f"irv2: rank {rank.rank} of {rank.world_size}:" if rank.distributed else "irv2:"
     rate = f" ({result.processed / result.seconds:.1f} images/s)" if result.seconds > 0 and result.processed else ""
-    lines = [
-        f"{who} {verb} {result.processed} images in {format_duration(result.seconds)}{rate}, {result.failed} failed"
-    ]
+    took = ProgressBar.format_interval(result.seconds)
+    lines = [f"{who} {verb} {result.processed} images in {took}{rate}, {result.failed} failed"]
     if result.skipped:
         lines[0] += f"; {result.skipped} were already done"
     if result.summary is not None:
@@ -121,8 +120,8 @@ def _rows(summary: dict[str, Any]) -> str:
     return f"{summary.get('rows', 0)} rows, {summary.get('failed', 0)} with an error"
 
 
-def _weights_identity(handle: str | None) -> str:
-    # A local path is identified by where it is, so a rerun from another working directory still matches.
+def _weights_label(handle: str | None) -> str:
+    """The weights as the manifest shows them to people (the job's identity follows their content)."""
     if handle is None:
         return "default"
     return os.path.abspath(handle) if os.path.exists(handle) else handle

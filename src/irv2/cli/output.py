@@ -27,22 +27,12 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
 from typing import TextIO
 
-from ..labels import Prediction
+from ..batch import Result
 
 FORMATS = ("text", "json", "csv")
 CSV_HEADER = ("path", "rank", "index", "label", "score", "error")
-
-
-@dataclass(frozen=True)
-class Result:
-    """The outcome for one input: its predictions (best first), or the error that stopped it."""
-
-    path: str
-    predictions: list[Prediction] | None = None
-    error: str | None = None
 
 
 class _Writer:
