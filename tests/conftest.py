@@ -102,7 +102,7 @@ def weights_dir(tmp_path_factory, photo_arrays):
     return path
 
 
-# Fixtures that import TensorFlow: a test that uses one belongs to the slow (parity) layer.
+# Fixtures that import TensorFlow: a test that uses one needs TensorFlow and belongs to the slow (parity) layer.
 _TENSORFLOW_FIXTURES = {"tf", "photos", "slim_weights", "tf_outputs", "tf_files"}
 
 
@@ -110,3 +110,4 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if _TENSORFLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.tensorflow)

@@ -69,6 +69,7 @@ def test_missing_variable_is_named(slim_weights, tmp_path):
         irv2.load(tmp_path / "missing" / "model.ckpt")
 
 
+@pytest.mark.tensorflow
 def test_foreign_checkpoint_is_refused(tmp_path):
     import tf_writers
 

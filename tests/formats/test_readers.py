@@ -9,9 +9,9 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import tf_writers
 from irv2.errors import CheckpointError
@@ -58,7 +58,7 @@ def _sample_tensors() -> dict[str, np.ndarray]:
 SAMPLE = _sample_tensors()
 # Hub variables are graph variables, so their names must be valid op names.
 HUB_SAMPLE = {k: v for k, v in SAMPLE.items() if v.dtype in (np.float32, np.int64) and k.isascii()}
-BFLOAT16 = np.array([1.0, -2.5, 3.140625, 1e30], dtype=tf.bfloat16.as_numpy_dtype)
+BFLOAT16 = np.array([1.0, -2.5, 3.140625, 1e30], dtype=ml_dtypes.bfloat16)  # what tf.bfloat16.as_numpy_dtype is
 PARTITIONED = RNG.standard_normal((200, 3), np.float32)
 LONG = RNG.standard_normal(70_001, np.float32)
 # Slice starts of 100 and 69_999 need the 2- and 3-byte forms of TF's signed OrderedCode numbers.
@@ -126,6 +126,7 @@ def raises_naming(path: str | Path, match: str | None = None):
 # --- TensorFlow-written files read back exactly -----------------------------------------------
 
 
+@pytest.mark.tensorflow
 def test_v2_round_trip(v2_prefix):
     tensors = read_v2(v2_prefix)
     bf16 = tensors.pop("bf16")
@@ -135,6 +136,7 @@ def test_v2_round_trip(v2_prefix):
     assert tensors["InceptionResnetV2/Logits/Logits/weights"].flags.writeable
 
 
+@pytest.mark.tensorflow
 def test_v2_prefix_forms(v2_prefix):
     expected = read_v2(v2_prefix)
     for form in (v2_prefix + ".index", os.path.dirname(v2_prefix), Path(v2_prefix)):
@@ -145,6 +147,7 @@ def test_v2_prefix_forms(v2_prefix):
         assert_same(tensors, expected)
 
 
+@pytest.mark.tensorflow
 def test_v1_round_trip(v1_path):
     assert_same(read_v1(v1_path), SAMPLE)
     tensors, fmt = read_checkpoint(v1_path)
@@ -152,6 +155,7 @@ def test_v1_round_trip(v1_path):
     assert_same(tensors, SAMPLE)
 
 
+@pytest.mark.tensorflow
 def test_v1_written_by_a_v1_saver(root):
     floats = {k: v for k, v in SAMPLE.items() if v.dtype in (np.float32, np.float64, np.int32)}
     path = tf_writers.write_v1_with_saver(root / "saver" / "model.ckpt", floats)
@@ -161,6 +165,7 @@ def test_v1_written_by_a_v1_saver(root):
     assert_same(tensors, floats)
 
 
+@pytest.mark.tensorflow
 def test_v2_sharded(root):
     parts = [dict(list(SAMPLE.items())[:6]), dict(list(SAMPLE.items())[6:])]
     prefix = tf_writers.write_v2_sharded(root / "sharded" / "model.ckpt", parts)
@@ -173,6 +178,7 @@ def test_shard_file_names():
     assert shard_path("m.ckpt", 11, 12) == "m.ckpt.data-00011-of-00012"
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("writer", [tf_writers.write_v2, tf_writers.write_v1])
 def test_partitioned_tensors_are_assembled(root, writer):
     path = writer(root / f"sliced_{writer.__name__}" / "model.ckpt", {"whole": LONG}, slices=SLICES)
@@ -180,12 +186,14 @@ def test_partitioned_tensors_are_assembled(root, writer):
     assert_same(tensors, {"whole": LONG, "part/x": PARTITIONED, "part/long": LONG})
 
 
+@pytest.mark.tensorflow
 def test_v1_slices_with_a_gap_are_refused(root):
     path = tf_writers.write_v1(root / "gap" / "model.ckpt", {}, slices=SLICES[:2])
     with raises_naming(path, "no saved slice"):
         read_v1(path)
 
 
+@pytest.mark.tensorflow
 def test_hub_module(hub_dir):
     expected = HUB_SAMPLE
     assert is_hub_module(hub_dir)
@@ -208,6 +216,7 @@ def make_tar(path: Path, members: dict[str, str], mode: str = "w:gz") -> Path:
     return path
 
 
+@pytest.mark.tensorflow
 def test_tarballs_of_every_format(root, v1_path, v2_prefix, hub_dir):
     slim = make_tar(root / "slim.tar.gz", {"inception_resnet_v2_2016_08_30.ckpt": v1_path})
     tensors, fmt = read_checkpoint(slim)
@@ -227,12 +236,14 @@ def test_tarballs_of_every_format(root, v1_path, v2_prefix, hub_dir):
     assert "InceptionResnetV2/Conv2d_1a_3x3/weights" in tensors
 
 
+@pytest.mark.tensorflow
 def test_extract_and_find(root, v1_path, tmp_path):
     archive = make_tar(root / "nested.tar.gz", {"release/a/model.ckpt": v1_path})
     extract_archive(archive, tmp_path)
     assert find_checkpoint(tmp_path) == str(tmp_path / "release" / "a" / "model.ckpt")
 
 
+@pytest.mark.tensorflow
 def test_hard_link_inside_a_tarball(tmp_path, v1_path):
     archive = tmp_path / "linked.tar"
     with tarfile.open(archive, "w") as tar:
@@ -248,6 +259,7 @@ def test_hard_link_inside_a_tarball(tmp_path, v1_path):
         read_checkpoint(archive)
 
 
+@pytest.mark.tensorflow
 def test_folder_forms(v2_prefix, v1_path, tmp_path):
     saved_model = tmp_path / "saved_model"
     (saved_model / "variables").mkdir(parents=True)
@@ -269,6 +281,7 @@ def test_folder_forms(v2_prefix, v1_path, tmp_path):
     assert fmt == FORMAT_V1
 
 
+@pytest.mark.tensorflow
 def test_truncated_tarball(root, v1_path, tmp_path):
     archive = make_tar(root / "whole.tar.gz", {"model.ckpt": v1_path})
     data = archive.read_bytes()
@@ -345,6 +358,7 @@ def test_tarball_without_a_checkpoint(tmp_path):
         read_checkpoint(archive)
 
 
+@pytest.mark.tensorflow
 def test_damage_inside_a_tarball_names_the_archive_and_member(tmp_path, v1_path):
     broken = tmp_path / "broken.ckpt"
     data = bytearray(Path(v1_path).read_bytes())
@@ -359,6 +373,7 @@ def test_damage_inside_a_tarball_names_the_archive_and_member(tmp_path, v1_path)
 # --- damaged and foreign files ---------------------------------------------------------------
 
 
+@pytest.mark.tensorflow
 def test_truncated_v1(v1_path, tmp_path):
     data = Path(v1_path).read_bytes()
     for size in (len(data) // 2, len(data) - 1, 47, 10):
@@ -370,6 +385,7 @@ def test_truncated_v1(v1_path, tmp_path):
             read_checkpoint(broken)
 
 
+@pytest.mark.tensorflow
 def test_v1_cut_at_a_block_boundary_keeps_its_footer(v1_path, tmp_path):
     # Drop a middle chunk but keep the footer: the index then points past or into the wrong bytes.
     data = Path(v1_path).read_bytes()
@@ -379,6 +395,7 @@ def test_v1_cut_at_a_block_boundary_keeps_its_footer(v1_path, tmp_path):
         read_v1(broken)
 
 
+@pytest.mark.tensorflow
 def test_flipped_byte_in_v1_data(v1_path, tmp_path):
     broken = tmp_path / "flipped.ckpt"
     shutil.copy(v1_path, broken)
@@ -387,6 +404,7 @@ def test_flipped_byte_in_v1_data(v1_path, tmp_path):
         read_checkpoint(broken)
 
 
+@pytest.mark.tensorflow
 def test_flipped_byte_in_v2_data(v2_prefix, tmp_path):
     prefix = copy_v2(v2_prefix, tmp_path / "flipped")
     shard = shard_path(prefix, 0, 1)
@@ -395,6 +413,7 @@ def test_flipped_byte_in_v2_data(v2_prefix, tmp_path):
         read_checkpoint(prefix)
 
 
+@pytest.mark.tensorflow
 def test_flipped_byte_in_v2_index(v2_prefix, tmp_path):
     prefix = copy_v2(v2_prefix, tmp_path / "index")
     damage(prefix + ".index", 20)
@@ -402,6 +421,7 @@ def test_flipped_byte_in_v2_index(v2_prefix, tmp_path):
         read_v2(prefix)
 
 
+@pytest.mark.tensorflow
 def test_truncated_v2_index(v2_prefix, tmp_path):
     prefix = copy_v2(v2_prefix, tmp_path / "short_index")
     index = Path(prefix + ".index")
@@ -410,6 +430,7 @@ def test_truncated_v2_index(v2_prefix, tmp_path):
         read_checkpoint(prefix)
 
 
+@pytest.mark.tensorflow
 def test_truncated_v2_shard(v2_prefix, tmp_path):
     prefix = copy_v2(v2_prefix, tmp_path / "short_shard")
     shard = Path(shard_path(prefix, 0, 1))
@@ -418,6 +439,7 @@ def test_truncated_v2_shard(v2_prefix, tmp_path):
         read_checkpoint(prefix)
 
 
+@pytest.mark.tensorflow
 def test_missing_v2_shard(v2_prefix, tmp_path):
     prefix = copy_v2(v2_prefix, tmp_path / "no_shard")
     os.remove(shard_path(prefix, 0, 1))
@@ -425,6 +447,7 @@ def test_missing_v2_shard(v2_prefix, tmp_path):
         read_checkpoint(prefix)
 
 
+@pytest.mark.tensorflow
 def test_v2_shard_without_its_index(v2_prefix, tmp_path):
     prefix = copy_v2(v2_prefix, tmp_path / "no_index")
     os.remove(prefix + ".index")
@@ -435,11 +458,13 @@ def test_v2_shard_without_its_index(v2_prefix, tmp_path):
         read_checkpoint(prefix)
 
 
+@pytest.mark.tensorflow
 def test_v2_index_read_as_v1(v2_prefix):
     with raises_naming(v2_prefix + ".index", "not a V1 checkpoint"):
         read_v1(v2_prefix + ".index")
 
 
+@pytest.mark.tensorflow
 def test_v1_file_read_as_v2(v1_path, tmp_path):
     index = tmp_path / "model.index"
     shutil.copy(v1_path, index)
@@ -492,6 +517,7 @@ def test_missing_path(tmp_path):
         read_checkpoint(tmp_path / "nothing")
 
 
+@pytest.mark.tensorflow
 def test_hub_module_checks(hub_dir, tmp_path):
     module = tmp_path / "module"
     shutil.copytree(hub_dir, module)

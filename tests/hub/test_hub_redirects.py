@@ -17,6 +17,7 @@ from irv2.errors import DownloadError
 from irv2.hub import artifact_path, fetch, record_path
 from irv2.hub.cache import part_path
 from irv2.hub.redirects import MAX_HOPS, refusal
+from requires import unavailable
 
 REDIRECT_CODES = [301, 302, 303, 307, 308]
 
@@ -190,7 +191,7 @@ def test_the_redirect_policy(chain, refused):
 def test_https_to_http_is_refused_end_to_end(start_server, payload, tmp_path, monkeypatch):
     made = self_signed_certificate(tmp_path)
     if made is None:
-        pytest.skip("needs the openssl command to make a certificate for a local https server")
+        unavailable("needs the openssl command to make a certificate for a local https server")
     cert, key = made
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)

@@ -1,0 +1,113 @@
+"""What the docs' recipes run on: a working folder with the files they name, and an offline irv2 cache.
+
+Every recipe runs in a fresh folder holding the inputs the docs use (``cat.jpg``, ``photos/`` with one
+subfolder per class, ``@paths.txt`` lists, WebDataset shards, native modules called ``my-module/`` and so on)
+as hard links to one session-wide copy, with ``IRV2_HOME`` pointing at a cache in which the default handle
+(TF-Hub classification/1) is already converted, so ``irv2.load()`` and ``irv2 classify`` resolve offline
+(``IRV2_OFFLINE=1``) to a random-weight module instead of downloading 220 MB. Anything more a recipe needs
+is a *given*, named in the doc (``<!-- recipe: given irv2.onnx -->``) and prepared as givens.py says.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from givens import link
+from PIL import Image
+
+from cli_runner import run_irv2
+
+_MODULES = ("my-module", "irv2-module", "my-finetuned-model")
+
+
+def _jpeg(array: np.ndarray, path: Path, **options) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, **options)
+
+
+def _shard(path: Path, members: dict[str, bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture(scope="session")
+def recipe_inputs(tmp_path_factory, weights_dir, photo_arrays) -> Path:
+    """``work/``: the files the recipes name; ``home/``: an irv2 cache holding the default module."""
+    import irv2.hub
+
+    root = tmp_path_factory.mktemp("recipe-inputs")
+    work, home = root / "work", root / "home"
+    cat, coffee = photo_arrays["chelsea"], photo_arrays["coffee"]
+    _jpeg(cat, work / "cat.jpg", quality=90)
+    _jpeg(coffee, work / "new_photo.jpg", quality=90)
+    _jpeg(coffee, work / "new-photo.jpg", quality=90)
+    # One subfolder per class, as fine-tuning reads it (classify and features search folders recursively).
+    # Two images per class, the fewest fine-tuning accepts (one to train, one to validate): the recipes
+    # train every layer for 10 epochs at 299 px, minutes on two cores even so.
+    for folder in ("photos", "my_photos"):
+        _jpeg(cat, work / folder / "cat" / "chelsea.jpg")
+        _jpeg(cat[40:, ::-1].copy(), work / folder / "cat" / "chelsea-mirrored.png")
+        _jpeg(photo_arrays["astronaut"], work / folder / "space" / "astronaut.jpg")
+        _jpeg(photo_arrays["rocket"], work / folder / "space" / "rocket.jpg")
+    photos = sorted(str(p) for p in (work / "photos").rglob("*.*"))
+    (work / "paths.txt").write_text("".join(f"{p}\n" for p in photos))
+    (work / "more_paths.txt").write_text(f"{work / 'cat.jpg'}\n{work / 'new_photo.jpg'}\n")
+    encoded = {name: (work / "photos" / name).read_bytes() for name in ("cat/chelsea.jpg", "space/rocket.jpg")}
+    _shard(work / "shards" / "shard-000.tar", {"000000.jpg": encoded["cat/chelsea.jpg"], "000000.cls": b"1"})
+    _shard(work / "shards" / "shard-001.tar", {"000001.jpg": encoded["space/rocket.jpg"], "000001.cls": b"2"})
+    for name in _MODULES:
+        link(weights_dir, work / name)
+    default = irv2.hub.module_cache_dir(irv2.hub.default_source()).relative_to(irv2.hub.irv2_home())
+    (home / default).parent.mkdir(parents=True)
+    link(weights_dir, home / default)
+    return root
+
+
+@pytest.fixture
+def recipe_folders(recipe_inputs, tmp_path) -> tuple[Path, Path]:
+    """``(work, home)`` for one recipe: hard-linked copies of ``recipe_inputs``, free to change."""
+    work, home = tmp_path / "work", tmp_path / "home"
+    link(recipe_inputs / "work", work)
+    link(recipe_inputs / "home", home)
+    return work, home
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, weights_dir) -> dict[str, Path]:
+    """The random module as ``irv2 export`` writes it: ``{"onnx": irv2.onnx, "torchscript": irv2.pt}``.
+
+    Without the export's own check (tests/export holds every export to it), to save a minute.
+    """
+    root = tmp_path_factory.mktemp("exported")
+    paths = {"onnx": root / "irv2.onnx", "torchscript": root / "irv2.pt"}
+    for fmt, path in paths.items():
+        result = run_irv2("export", "-w", weights_dir, "-f", fmt, "--no-verify", "-o", path)
+        assert result.returncode == 0, result.stderr
+    return paths
+
+
+@pytest.fixture(scope="session")
+def exported_savedmodel(tmp_path_factory, weights_dir) -> Path:
+    path = tmp_path_factory.mktemp("exported") / "irv2_savedmodel"
+    result = run_irv2("export", "-w", weights_dir, "-f", "savedmodel", "--no-verify", "-o", path)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
+def feature_vector_tarball(tmp_path_factory, tf_files) -> Path:
+    """A compressed TF-Hub feature_vector/1 module, as TF-Hub serves it (TensorFlow writes the module)."""
+    path = tmp_path_factory.mktemp("feature_vector") / "feature_vector_1.tar.gz"
+    folder = Path(tf_files["hub_feature_vector"])
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        for entry in sorted(folder.iterdir()):
+            tar.add(entry, arcname=entry.name)
+    return path
