@@ -136,6 +136,7 @@ def test_changed_weights_rebuild_the_engine(int8_module, batch, monkeypatch):
         ({"engine": "tensorrt"}, "unknown engine 'tensorrt'"),
         ({"dtype": "int8", "calibration": np.zeros((4, 299, 299))}, "must be a batch [N, H, W, 3]"),
         ({"dtype": "int8", "calibration": np.full((8, 299, 299, 3), 255.0)}, "values in [0, 1]"),
+        ({"dtype": "int8", "calibration": np.zeros((8, 160, 160, 3))}, "must be 299 x 299, the module's input size"),
     ],
 )
 def test_refusals_say_what_to_do(weights_dir, kwargs, message):

@@ -19,7 +19,7 @@ import torch
 from .._version import __version__
 from ..api import CLASSIFICATION, Module, load, save
 from ..batch import decode_batches, expand_inputs, run_module, stack_images
-from ..data import sample_photos
+from ..data import sample_image
 from ..engine import DEFAULT_ENGINE, ENGINES, engines_for
 from ..engine.catalog import ALIASES
 from ..engine.precision import cpu_has_fast_bfloat16
@@ -103,9 +103,10 @@ def _load(handle: str | None, device: torch.device, dtype: str, engine: str) -> 
     if dtype != "int8":
         return load(handle, device=device, dtype=dtype, engine=engine)
     with warnings.catch_warnings():
-        # Speed does not depend on how well int8 is calibrated: the bundled photo and its mirror will do.
+        # Speed does not depend on how well int8 is calibrated: the bundled photo will do (a path, preprocessed
+        # at the weights' own size by load).
         warnings.simplefilter("ignore", RuntimeWarning)
-        return load(handle, device=device, dtype=dtype, engine=engine, calibration=sample_photos())
+        return load(handle, device=device, dtype=dtype, engine=engine, calibration=[sample_image()])
 
 
 def _engine_for(dtype: str, engine: str) -> str:

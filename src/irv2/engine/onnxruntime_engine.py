@@ -63,7 +63,7 @@ class OnnxRuntimeEngine:
         if precision.name not in ("float32", "int8"):
             raise ValueError(f"ONNX Runtime runs float32 or int8, not {precision.name}")
         if precision.name == "int8":
-            calibration = _check_calibration(calibration)
+            calibration = _check_calibration(calibration, tuple(image_size))
         self.model = model
         self.precision = precision
         self.calibration = calibration
@@ -237,7 +237,7 @@ def _calibration_batches(images: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
         yield {INPUT: np.ascontiguousarray(2.0 * batch.transpose(0, 3, 1, 2) - 1.0, dtype=np.float32)}
 
 
-def _check_calibration(images: np.ndarray | None) -> np.ndarray:
+def _check_calibration(images: np.ndarray | None, image_size: tuple[int, int]) -> np.ndarray:
     if images is None:
         raise ValueError(
             "int8 needs calibration images, typical of what you will classify: pass calibration= (an array "
@@ -246,6 +246,11 @@ def _check_calibration(images: np.ndarray | None) -> np.ndarray:
     array = np.asarray(images, dtype=np.float32)
     if array.ndim != 4 or array.shape[-1] != 3 or len(array) == 0:
         raise ValueError(f"calibration images must be a batch [N, H, W, 3] with N >= 1, got {array.shape}")
+    if tuple(array.shape[1:3]) != image_size:
+        raise ValueError(
+            f"calibration images must be {image_size[0]} x {image_size[1]}, the module's input size, got "
+            f"{array.shape[1]} x {array.shape[2]}: pass image paths to have them preprocessed as the module's"
+        )
     if array.min() < 0.0 or array.max() > 1.0:
         raise ValueError("calibration images must have values in [0, 1], as the module's input: divide by 255")
     if len(array) < 8:
