@@ -57,6 +57,14 @@ def tf_outputs(slim_weights, photos) -> tuple[np.ndarray, np.ndarray]:
     return keras_forward(keras_reference(slim_weights), photos)
 
 
+@pytest.fixture(scope="session")
+def tf_endpoints(slim_weights, photos) -> dict[str, np.ndarray]:
+    """TensorFlow's values of every TF-Slim end point (NHWC) for ``photos`` with ``slim_weights``."""
+    from tf_reference import keras_endpoints, keras_reference
+
+    return keras_endpoints(keras_reference(slim_weights), photos)
+
+
 def _without(weights: dict[str, np.ndarray], *scopes: str) -> dict[str, np.ndarray]:
     return {k: v for k, v in weights.items() if not k.startswith(scopes)}
 
@@ -103,7 +111,7 @@ def weights_dir(tmp_path_factory, photo_arrays):
 
 
 # Fixtures that import TensorFlow: a test that uses one needs TensorFlow and belongs to the slow (parity) layer.
-_TENSORFLOW_FIXTURES = {"tf", "photos", "slim_weights", "tf_outputs", "tf_files"}
+_TENSORFLOW_FIXTURES = {"tf", "photos", "slim_weights", "tf_outputs", "tf_endpoints", "tf_files"}
 
 
 def pytest_collection_modifyitems(config, items):

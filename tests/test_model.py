@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from irv2.model import ENDPOINTS, InceptionResNetV2
+from irv2.model import STAGES, InceptionResNetV2
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,8 @@ SLIM_SHAPES_299 = {
 
 def test_endpoint_shapes_at_299(net):
     with torch.no_grad():
-        points = net.forward_endpoints(torch.zeros(1, 3, 299, 299))
-    assert list(points) == [name for name, _ in ENDPOINTS]
+        points = net.forward_endpoints(torch.zeros(1, 3, 299, 299), [name for name, _ in STAGES])
+    assert list(points) == [name for name, _ in STAGES]
     assert {k: tuple(v.shape[1:]) for k, v in points.items()} == SLIM_SHAPES_299
 
 

@@ -34,6 +34,12 @@ class ImageError(Irv2Error):
     """An image could not be decoded or converted."""
 
 
+class InputError(Irv2Error, ValueError):
+    """A module was called with inputs its signature does not take. The message names the input
+    (``images``), the shape, type and range expected, and what came instead. A ``ValueError`` too, as
+    callers checking the input themselves expect."""
+
+
 class HandleError(Irv2Error):
     """A handle passed to ``irv2.load`` names nothing irv2 can open."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,12 +19,21 @@ import torch
 from ..engine import InferenceEngine, resolve_precision
 from ..engine.fingerprint import model_fingerprint, weights_sha256
 from ..engine.precision import Precision
-from ..model import MIN_INPUT_SIZE, InceptionResNetV2
+from ..errors import InputError, OptionError
+from ..model import BASE_ENDPOINTS, MIN_INPUT_SIZE, InceptionResNetV2
 from ..preprocessing import DEFAULT_MAX_PIXELS, Preprocessing
-
-CLASSIFICATION = "image_classification"
-FEATURE_VECTOR = "image_feature_vector"
-SIGNATURES = (CLASSIFICATION, FEATURE_VECTOR)
+from ..weights.slim_names import tensor_map
+from .signatures import (
+    CLASSIFICATION,
+    FEATURE_VECTOR,
+    SIGNATURES,
+    TensorInfo,
+    endpoint_key,
+    endpoint_names,
+    input_info,
+    output_info,
+    resolve_endpoints,
+)
 
 
 class ModuleInfo:
@@ -87,6 +96,7 @@ class Module:
         self.info = info
         self.engine = engine or InferenceEngine(model, _precision_of(model))
         self._weights_digest: tuple[int, str] | None = None
+        self._torch_engine: InferenceEngine | None = None
 
     # -- properties mirroring hub.Module -----------------------------------------------------------
     @property
@@ -169,38 +179,132 @@ class Module:
     # -- calling -------------------------------------------------------------------------------------
     def __call__(
         self,
-        images: np.ndarray | torch.Tensor,
+        images: np.ndarray | torch.Tensor | Mapping[str, Any],
         signature: str | None = None,
         as_dict: bool = False,
     ) -> Any:
-        """Run a signature on ``images`` ``[B, H, W, 3]``, float, values in [0, 1].
+        """Run a signature on ``images`` ``[B, H, W, 3]``, float, values in [0, 1], as TF-Hub's
+        ``module(images)`` or ``module(dict(images=images), signature=..., as_dict=True)``.
 
         Returns logits ``[B, num_classes]`` (``image_classification``) or features ``[B, 1536]``
-        (``image_feature_vector``); ``{"default": ...}`` when ``as_dict``. A numpy input gives a numpy
-        output computed without autograd; a tensor input gives a tensor (differentiable when the
-        caller has grad enabled, e.g. for fine-tuning). In train mode (``irv2.load(..., tags={"train"})``)
-        the classification dict also holds ``"aux_logits"``, the auxiliary head TF-Slim trains with.
+        (``image_feature_vector``). With ``as_dict`` a dict: that output as ``default``, and every TF-Slim end
+        point of the network (:meth:`get_output_info_dict` lists them), keyed ``InceptionResnetV2/<name>``,
+        NHWC; computed only then. A numpy input gives numpy outputs computed without autograd; a tensor input
+        gives tensors (differentiable when the caller has grad enabled, e.g. for fine-tuning). In train mode
+        (``irv2.load(..., tags={"train"})``) the classification dict also holds ``AuxLogits`` (and, as before,
+        ``aux_logits``), the auxiliary head TF-Slim trains with.
         """
         signature = self._resolve(signature)
+        images = _images_of(images, signature, self.expected_image_size)
+        if not as_dict:
+            return self._run(images, signature)
+        names = self.endpoint_names
+        outputs = self._run(images, signature, endpoints=names)
+        if "AuxLogits" in outputs and signature == CLASSIFICATION:
+            outputs["aux_logits"] = outputs["AuxLogits"]  # its name before the end points came
+        return {key if key in ("default", "aux_logits") else endpoint_key(key): value for key, value in outputs.items()}
+
+    def endpoints(
+        self,
+        images: np.ndarray | torch.Tensor | Mapping[str, Any],
+        names: str | Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """The TF-Slim end points ``names`` (``"Mixed_6a"`` or ``"InceptionResnetV2/Mixed_6a"``; all of
+        :attr:`endpoint_names` if None) of ``images``, keyed ``InceptionResnetV2/<name>``, NHWC; the network runs
+        only as far as the last one asked for. Numpy in, numpy out; a tensor in, tensors out."""
+        wanted = resolve_endpoints(names, self.endpoint_names)
+        images = _images_of(images, self.info.default_signature, self.expected_image_size)
+        outputs = self._run(images, self.info.default_signature, endpoints=wanted, default=False)
+        return {endpoint_key(name): outputs[name] for name in wanted}
+
+    @property
+    def endpoint_names(self) -> tuple[str, ...]:
+        """The end points this module gives, in network order: the base network's, ``global_pool``,
+        ``PreLogitsFlatten``, then ``Logits``, ``Predictions`` with a classifier and ``AuxLogits`` in the train
+        graph."""
+        aux = self.model.training and self.num_classes > 0 and self.model.aux_logits is not None
+        return endpoint_names(classifier=self.num_classes > 0, aux=aux)
+
+    def _run(
+        self,
+        images: np.ndarray | torch.Tensor,
+        signature: str,
+        *,
+        endpoints: Sequence[str] = (),
+        default: bool = True,
+    ) -> Any:
+        """``default`` alone (no ``endpoints``) or a dict of ``default`` and the short-named ``endpoints``."""
         from_numpy = not isinstance(images, torch.Tensor)
-        x = _to_nchw(images, self.device, self.dtype)
-        outputs: dict[str, torch.Tensor] = {}
+        x = _to_nchw(images, self.device, self.dtype, self.expected_image_size)
+        pre_logits = signature == FEATURE_VECTOR
         # inference_mode(False) would switch off a caller's own inference mode: leave tensors' mode alone.
         with torch.inference_mode() if from_numpy else contextlib.nullcontext():
             # The fused network has no autograd: it serves every call made without gradients (numpy input,
             # or a tensor under torch.inference_mode / no_grad); the plain network serves the rest.
-            pre_logits = signature == FEATURE_VECTOR
-            # Engines take the [0, 1] images and scale them their own way (ONNX Runtime's in numpy).
-            if not torch.is_grad_enabled() and not self.model.training:
-                outputs["default"] = self.engine.forward_images(x, pre_logits=pre_logits)
-            elif as_dict and not pre_logits and self.model.training and self.model.aux_logits is not None:
-                outputs["default"], outputs["aux_logits"] = self.model.forward_with_aux(2.0 * x - 1.0)
-            else:
+            inference = not torch.is_grad_enabled() and not self.model.training
+            if not endpoints:
+                # Engines take the [0, 1] images and scale them their own way (ONNX Runtime's in numpy).
+                if inference:
+                    return _output(self.engine.forward_images(x, pre_logits=pre_logits), from_numpy)
                 features = self.model.forward_features(2.0 * x - 1.0)
-                outputs["default"] = self.model.forward_head(features, pre_logits=pre_logits)
-        if from_numpy:
-            outputs = {k: v.float().cpu().numpy() for k, v in outputs.items()}
-        return outputs if as_dict else outputs["default"]
+                return _output(self.model.forward_head(features, pre_logits=pre_logits), from_numpy)
+            if inference:
+                outputs = self._inference_endpoints(x, endpoints, pre_logits, default)
+            else:
+                outputs = _network_endpoints(self.model, 2.0 * x - 1.0, endpoints, pre_logits, default)
+        return {name: _output(value, from_numpy) for name, value in outputs.items()}
+
+    def _inference_endpoints(
+        self, x: torch.Tensor, names: Sequence[str], pre_logits: bool, default: bool
+    ) -> dict[str, torch.Tensor]:
+        """End points on the engine when it can give them (the fused and plain torch engines), else on a fused
+        torch engine over the same weights; ``default`` from the module's own engine either way, so that it is
+        what ``module(images)`` gives."""
+        engine = self.engine if hasattr(self.engine, "forward_endpoints") else self._endpoint_engine()
+        own_default = default and engine is self.engine
+        head = own_default or any(name not in BASE_ENDPOINTS for name in names)
+        base = [name for name in BASE_ENDPOINTS if name in names or (head and name == "Conv2d_7b_1x1")]
+        points = engine.forward_endpoints((2.0 * x - 1.0).to(engine.precision.dtype), base) if base else {}
+        outputs = {name: points[name] for name in names if name in BASE_ENDPOINTS}
+        if head:
+            network = engine.network
+            pooled = network.forward_head(points["Conv2d_7b_1x1"], pre_logits=True)
+            logits = network.forward_head(points["Conv2d_7b_1x1"]) if self.num_classes else None
+            outputs.update(_head_endpoints(pooled, pooled, logits, None, names))
+            if own_default:
+                outputs["default"] = pooled if pre_logits else logits
+        if default and "default" not in outputs:
+            outputs["default"] = self.engine.forward_images(x, pre_logits=pre_logits)
+        return outputs
+
+    def _endpoint_engine(self) -> InferenceEngine:
+        """A fused torch engine over ``model``, for end points of a module whose engine (ONNX Runtime,
+        TorchScript) cannot give them; made once, and kept in step with the weights as every engine is."""
+        if self._torch_engine is None:
+            self._torch_engine = InferenceEngine(self.model, _precision_of(self.model))
+        return self._torch_engine
+
+    # -- the hub.Module surface ----------------------------------------------------------------------
+    def get_signature_names(self) -> list[str]:
+        """The signatures, as ``hub.Module.get_signature_names()``: ``default`` and the named ones."""
+        return ["default", *self.signatures]
+
+    def get_input_info_dict(self, signature: str | None = None) -> dict[str, TensorInfo]:
+        """``{"images": float32 [None, height, width, 3]}``, as ``hub.Module.get_input_info_dict``."""
+        self._resolve(signature)
+        return input_info(self.expected_image_size)
+
+    def get_output_info_dict(self, signature: str | None = None) -> dict[str, TensorInfo]:
+        """``default`` and every end point with its dtype and shape, as ``hub.Module.get_output_info_dict``."""
+        return output_info(self._resolve(signature), self.expected_image_size, self.num_classes, self.endpoint_names)
+
+    @property
+    def variable_map(self) -> dict[str, torch.Tensor]:
+        """TF-Slim variable names (``InceptionResnetV2/Conv2d_1a_3x3/weights``...) mapped to the network's
+        tensors, as ``hub.Module.variable_map`` maps them to variables. The tensors are the network's own, in
+        PyTorch's layout (a conv's ``weights`` is OIHW where TF's is HWIO); changing one changes the module."""
+        state = self.model.state_dict(keep_vars=True)
+        return {tf_name: state[key] for tf_name, (key, _) in tensor_map().items() if key in state}
 
     @property
     def training(self) -> bool:
@@ -211,7 +315,7 @@ class Module:
         if signature in (None, "default"):
             return self.info.default_signature
         if signature not in self.signatures:
-            raise ValueError(f"unknown signature {signature!r}; this module has {list(self.signatures)}")
+            raise OptionError(f"signature {signature!r}: no such signature; this module has {list(self.signatures)}")
         return signature
 
     def __repr__(self) -> str:
@@ -232,27 +336,105 @@ def _precision_of(model: InceptionResNetV2) -> Precision:
         return Precision(str(parameter.dtype).removeprefix("torch."), parameter.dtype)
 
 
-def _to_nchw(images: np.ndarray | torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _images_of(images: Any, signature: str, size: tuple[int, int]) -> Any:
+    """The ``images`` of a call: the argument itself, or its ``"images"`` entry when it is a dict (TF-Hub's
+    ``module(dict(images=...))``)."""
+    if not isinstance(images, Mapping):
+        return images
+    if set(images) != {"images"}:
+        keys = sorted(str(key) for key in images)
+        raise InputError(
+            f"images: signature {signature} takes one input, {{'images': float32 [batch, {size[0]}, {size[1]}, 3] "
+            f"with values in [0, 1]}}; the dict has keys {keys}"
+        )
+    return images["images"]
+
+
+def _to_nchw(images: Any, device: torch.device, dtype: torch.dtype, size: tuple[int, int] = (299, 299)) -> torch.Tensor:
+    expected = f"float32 [batch, {size[0]}, {size[1]}, 3] with values in [0, 1]"
     if isinstance(images, torch.Tensor):
         x = images
     else:
-        array = np.asarray(images)
+        try:
+            array = np.asarray(images)
+        except (TypeError, ValueError) as exc:  # e.g. ragged nested lists
+            raise InputError(f"images: expected {expected}, got a {type(images).__name__} ({exc})") from None
+        if array.dtype.kind not in "fiub":
+            raise InputError(
+                f"images: expected {expected}, got a {type(images).__name__} that is not numbers "
+                f"(numpy dtype {array.dtype}): pass an array or tensor of pixels"
+            )
         # torch refuses to share read-only buffers (e.g. a numpy view of bytes); copy only those.
         x = torch.from_numpy(array if array.flags.writeable else array.copy())
+    shape = tuple(x.shape)
     if x.ndim == 3 and x.shape[-1] == 3:
-        raise ValueError(f"expected a batch [B, H, W, 3], got one image {tuple(x.shape)}: pass images[None]")
+        raise InputError(f"images: expected {expected}, got one image {shape}: add a batch axis, images[None]")
+    if x.ndim == 4 and x.shape[1] == 3 and x.shape[-1] != 3:
+        raise InputError(
+            f"images: expected {expected} (channels last, as TF-Hub), got {shape}, channels first: "
+            "move them last (numpy: images.transpose(0, 2, 3, 1); torch: images.permute(0, 2, 3, 1))"
+        )
     if x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(f"expected RGB images [B, H, W, 3] (channel last, as TF-Hub), got {tuple(x.shape)}")
+        raise InputError(f"images: expected {expected} (RGB, channels last), got shape {shape}")
     if not x.is_floating_point():
-        raise ValueError(f"expected float images with values in [0, 1], got {x.dtype}: divide by 255 first")
+        raise InputError(f"images: expected {expected}, got {str(x.dtype).removeprefix('torch.')}: divide by 255")
     if min(x.shape[1:3]) < MIN_INPUT_SIZE:
-        raise ValueError(f"images must be at least {MIN_INPUT_SIZE} x {MIN_INPUT_SIZE}, got {tuple(x.shape[1:3])}")
+        raise InputError(
+            f"images: expected {expected}, got {shape}: images must be at least {MIN_INPUT_SIZE} x {MIN_INPUT_SIZE}"
+        )
     if x.numel() and _largest(x) > 2.0:
         warnings.warn(
-            "image values above 2 look like 0-255 pixels; the module expects [0, 1]", RuntimeWarning, stacklevel=3
+            "image values above 2 look like 0-255 pixels; the module expects [0, 1]", RuntimeWarning, stacklevel=4
         )
     # A pinned (page-locked) batch can be copied to a GPU while the host goes on decoding the next one.
     return x.to(device=device, dtype=dtype, non_blocking=x.is_pinned()).permute(0, 3, 1, 2)
+
+
+def _network_endpoints(
+    model: InceptionResNetV2, x: torch.Tensor, names: Sequence[str], pre_logits: bool, default: bool
+) -> dict[str, torch.Tensor]:
+    """End points on the plain network, with autograd and in its current mode (dropout and batch statistics in
+    the train graph)."""
+    head = default or any(name not in BASE_ENDPOINTS for name in names)
+    base = [name for name in BASE_ENDPOINTS if name in names or (head and name == "Conv2d_7b_1x1")]
+    if head and "AuxLogits" in names:
+        base = sorted({*base, "PreAuxLogits"}, key=BASE_ENDPOINTS.index)
+    points = model.forward_endpoints(x, base)
+    outputs = {name: points[name] for name in base if name in names}
+    if head:
+        pooled = points["Conv2d_7b_1x1"].mean(dim=(2, 3))
+        dropped = model.head_drop(pooled)
+        logits = model.classif(dropped) if model.num_classes else None
+        aux = model.aux_logits(points["PreAuxLogits"]) if "AuxLogits" in names else None
+        outputs.update(_head_endpoints(pooled, dropped, logits, aux, names))
+        if default:
+            # The feature vector is never dropped out, not even in the train graph (TF-Hub's rule).
+            outputs["default"] = pooled if pre_logits else logits
+    return outputs
+
+
+def _head_endpoints(
+    pooled: torch.Tensor,
+    dropped: torch.Tensor,
+    logits: torch.Tensor | None,
+    aux: torch.Tensor | None,
+    names: Sequence[str],
+) -> dict[str, torch.Tensor]:
+    """TF-Slim's end points after the base network, those of ``names`` that the head computes."""
+    values = {"global_pool": lambda: pooled[:, :, None, None], "PreLogitsFlatten": lambda: dropped}
+    if logits is not None:
+        values["Logits"] = lambda: logits
+        values["Predictions"] = lambda: torch.softmax(logits.float(), dim=1)
+    if aux is not None:
+        values["AuxLogits"] = lambda: aux
+    return {name: values[name]() for name in names if name in values}
+
+
+def _output(value: torch.Tensor, to_numpy: bool) -> Any:
+    """An output as the caller gets it: NHWC if spatial, and a float32 numpy array for a numpy caller."""
+    if value.ndim == 4:
+        value = value.permute(0, 2, 3, 1)
+    return value.float().cpu().numpy() if to_numpy else value
 
 
 def _largest(x: torch.Tensor) -> float:

@@ -17,11 +17,13 @@ The input and output contract is the plain network's: NCHW in [-1, 1] → logits
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model import InceptionResNetV2
+from ..model import BASE_ENDPOINTS, InceptionResNetV2
 from ..model.blocks import Block8, Block17, Block35, Mixed5b, Mixed6a, Mixed7a
 from ..model.layers import ConvBnAct
 from ..model.network import _check_input
@@ -132,16 +134,21 @@ class FusedInceptionResNetV2(nn.Module):
             _folded(model.conv2d_4a),
             model.maxpool_5a,
         )
-        self.blocks = nn.Sequential(
-            FusedMixed5b(model.mixed_5b, merge),
-            *(FusedResidual(block, merge) for block in model.repeat),
-            FusedMixed6a(model.mixed_6a),
-            *(FusedResidual(block, merge) for block in model.repeat_1),
-            FusedMixed7a(model.mixed_7a, merge),
-            *(FusedResidual(block, merge) for block in model.repeat_2),
-            FusedResidual(model.block8, merge),
-            _folded(model.conv2d_7b),
-        )
+        block17s = [FusedResidual(block, merge) for block in model.repeat_1]
+        blocks: list[tuple[nn.Module, str | None]] = [
+            (FusedMixed5b(model.mixed_5b, merge), "Mixed_5b"),
+            *((FusedResidual(block, merge), None) for block in model.repeat),
+            (FusedMixed6a(model.mixed_6a), "Mixed_6a"),
+            *((block, None) for block in block17s[:-1]),
+            (block17s[-1], "PreAuxLogits"),
+            (FusedMixed7a(model.mixed_7a, merge), "Mixed_7a"),
+            *((FusedResidual(block, merge), None) for block in model.repeat_2),
+            (FusedResidual(model.block8, merge), None),
+            (_folded(model.conv2d_7b), "Conv2d_7b_1x1"),
+        ]
+        self.blocks = nn.Sequential(*(block for block, _ in blocks))
+        # The TF-Slim end point each layer of [*stem, *blocks] gives (None for most), in network order.
+        self._endpoint_names = [*BASE_ENDPOINTS[: len(self.stem)], *(name for _, name in blocks)]
         self.classif = _copy_linear(model.classif)
         self.requires_grad_(False)
         self.eval()
@@ -150,6 +157,26 @@ class FusedInceptionResNetV2(nn.Module):
         """``[N, 3, H, W]`` in [-1, 1] → the ``Conv2d_7b_1x1`` map ``[N, 1536, h, w]``."""
         _check_input(x)
         return self.blocks(self.stem(x))
+
+    def forward_endpoints(self, x: torch.Tensor, names: Iterable[str] = BASE_ENDPOINTS) -> dict[str, torch.Tensor]:
+        """The TF-Slim end points ``names`` (of ``BASE_ENDPOINTS``), NCHW, as the plain network's
+        ``forward_endpoints`` gives them; runs only as far as the last one asked for."""
+        _check_input(x)
+        wanted = set(names)
+        unknown = wanted - set(BASE_ENDPOINTS)
+        if unknown:
+            raise ValueError(f"no such end point {sorted(unknown)}; the end points are {list(BASE_ENDPOINTS)}")
+        points: dict[str, torch.Tensor] = {}
+        layers = [*self.stem, *self.blocks]
+        for index, (layer, name) in enumerate(zip(layers, self._endpoint_names, strict=True)):
+            if len(points) == len(wanted):
+                break
+            x = layer(x)
+            if name in wanted:
+                following = layers[index + 1] if index + 1 < len(layers) else None
+                # A residual block adds into its input in place (FusedConv): keep the end point's own copy.
+                points[name] = x.clone() if isinstance(following, FusedResidual) else x
+        return points
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pool and classifier, in float32 whatever the network's precision: the head is

@@ -9,7 +9,7 @@ chosen precision, optionally compiled, and rebuilds that copy whenever the plain
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -80,6 +80,12 @@ class InferenceEngine:
             if self.compile and self.fused:
                 return self._compiled_forward(pre_logits)(x)
             return network.forward_head(network.forward_features(x), pre_logits=pre_logits)
+
+    def forward_endpoints(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
+        """``x`` as for ``forward`` → the TF-Slim end points ``names`` (of ``BASE_ENDPOINTS``), NCHW, from the
+        network ``forward`` runs (eager, also for a compiled engine); without autograd."""
+        with math_mode(self.precision, x.device):
+            return self.network.forward_endpoints(x, names)
 
     def forward_images(self, images: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
         """``images`` NCHW in [0, 1] (what ``irv2.Module`` is called with) → as ``forward``."""

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..model import ENDPOINTS, InceptionResNetV2
+from ..model import STAGES, InceptionResNetV2
 from ..model.blocks import Block8, Block17, Block35, Mixed5b, Mixed6a, Mixed7a
 from ..model.layers import ConvBnAct
 from ..weights.slim_names import tensor_map
@@ -149,7 +149,7 @@ class _TFNetwork:
         tf = self.tf
         self._unused = set(self.variables)
         x = 2.0 * images - 1.0
-        for _, attr in ENDPOINTS:
+        for _, attr in STAGES:
             x = self._run(getattr(self.model, attr), x)
         # A mean over H and W: TF-Slim's 8x8 VALID pool at 299 px and its reduce_mean at other sizes.
         features = tf.reduce_mean(x, axis=[1, 2])

@@ -33,7 +33,7 @@ from typing import Any
 
 from torch import nn
 
-from ..model import ENDPOINTS, InceptionResNetV2
+from ..model import STAGES, InceptionResNetV2
 from .heads import head_parameter
 
 NUM_UNITS = 49
@@ -42,7 +42,7 @@ NUM_UNITS = 49
 def backbone_units(model: InceptionResNetV2) -> list[tuple[str, nn.Module]]:
     """The 49 weight-holding units of the backbone, in network order, with their state-dict prefixes."""
     units: list[tuple[str, nn.Module]] = []
-    for _, attr in ENDPOINTS:
+    for _, attr in STAGES:
         layer = getattr(model, attr)
         if isinstance(layer, nn.Sequential):
             units += [(f"{attr}.{i}", block) for i, block in enumerate(layer)]

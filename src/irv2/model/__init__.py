@@ -1,5 +1,5 @@
 """The network alone: plain ``torch.nn`` modules, no I/O."""
 
-from .network import ENDPOINTS, MIN_INPUT_SIZE, NUM_FEATURES, InceptionResNetV2
+from .network import BASE_ENDPOINTS, MIN_INPUT_SIZE, NUM_FEATURES, STAGES, InceptionResNetV2
 
-__all__ = ["ENDPOINTS", "MIN_INPUT_SIZE", "NUM_FEATURES", "InceptionResNetV2"]
+__all__ = ["BASE_ENDPOINTS", "MIN_INPUT_SIZE", "NUM_FEATURES", "STAGES", "InceptionResNetV2"]

@@ -7,7 +7,7 @@ Input: float NCHW in [-1, 1] (TF-Slim's own range; the TF-Hub module's [0, 1] ma
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -18,8 +18,9 @@ from .layers import ConvBnAct, same
 NUM_FEATURES = 1536
 MIN_INPUT_SIZE = 75
 
-# TF-Slim end-point names, in network order, with the attribute that computes each one.
-ENDPOINTS: tuple[tuple[str, str], ...] = (
+# The network's stages in order: (TF-Slim name, attribute that computes it). The name of a stage's output;
+# those in BASE_ENDPOINTS are TF-Slim end points, the rest (a Repeat, the last Block8) are not.
+STAGES: tuple[tuple[str, str], ...] = (
     ("Conv2d_1a_3x3", "conv2d_1a"),
     ("Conv2d_2a_3x3", "conv2d_2a"),
     ("Conv2d_2b_3x3", "conv2d_2b"),
@@ -35,6 +36,22 @@ ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("Repeat_2", "repeat_2"),
     ("Block8", "block8"),
     ("Conv2d_7b_1x1", "conv2d_7b"),
+)
+# TF-Slim's end points of the base network (``inception_resnet_v2_base``), in order. The blocks inside a
+# Repeat are not registered (TF-Slim leaves a "TODO register intermediate endpoints"), nor is the last Block8.
+BASE_ENDPOINTS: tuple[str, ...] = (
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "MaxPool_3a_3x3",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "MaxPool_5a_3x3",
+    "Mixed_5b",
+    "Mixed_6a",
+    "PreAuxLogits",
+    "Mixed_7a",
+    "Conv2d_7b_1x1",
 )
 
 
@@ -77,19 +94,27 @@ class InceptionResNetV2(nn.Module):
         self.classif = nn.Linear(NUM_FEATURES, num_classes) if num_classes else nn.Identity()
         self.aux_logits = AuxLogits(num_classes) if aux_logits and num_classes else None
 
-    def forward_endpoints(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        """Every TF-Slim end point of the base network, keyed by its TF name, in network order."""
+    def forward_endpoints(self, x: torch.Tensor, names: Iterable[str] = BASE_ENDPOINTS) -> dict[str, torch.Tensor]:
+        """The outputs of the stages ``names`` (TF-Slim end points, or any name of ``STAGES``), NCHW, in network
+        order; the network runs only as far as the last one asked for."""
         _check_input(x)
-        points: OrderedDict[str, torch.Tensor] = OrderedDict()
-        for name, attr in ENDPOINTS:
+        wanted = set(names)
+        unknown = wanted - {name for name, _ in STAGES}
+        if unknown:
+            raise ValueError(f"no such stage {sorted(unknown)}; the stages are {[name for name, _ in STAGES]}")
+        points: dict[str, torch.Tensor] = {}
+        for name, attr in STAGES:
+            if len(points) == len(wanted):
+                break
             x = getattr(self, attr)(x)
-            points[name] = x
+            if name in wanted:
+                points[name] = x
         return points
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, 3, H, W]`` in [-1, 1] → the ``Conv2d_7b_1x1`` map ``[N, 1536, h, w]`` (8 x 8 at 299 px)."""
         _check_input(x)
-        for _, attr in ENDPOINTS:
+        for _, attr in STAGES:
             x = getattr(self, attr)(x)
         return x
 
@@ -109,7 +134,7 @@ class InceptionResNetV2(nn.Module):
         if self.aux_logits is None:
             raise RuntimeError("this network was built without the auxiliary head (aux_logits=False)")
         _check_input(x)
-        for name, attr in ENDPOINTS:
+        for name, attr in STAGES:
             x = getattr(self, attr)(x)
             if name == "PreAuxLogits":
                 aux = self.aux_logits(x)
