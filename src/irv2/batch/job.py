@@ -50,6 +50,8 @@ _WHAT_CHANGES = {
     "preprocessing": "the weights' image size or preprocessing recipe",
     "exact_decode": "--exact-decode",
     "top_k": "--top",
+    "endpoint": "--endpoint",
+    "features_shape": "the weights' image size",
 }
 
 

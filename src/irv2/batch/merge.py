@@ -61,7 +61,7 @@ def merge(layout: Layout, manifest: dict[str, Any]) -> dict[str, Any]:
     pq = pyarrow().parquet
     chunks = chunk_ranges(manifest["inputs"], manifest["chunk_size"])
     parts = [layout.path(part_name(c)) for c in chunks]
-    expected = schema(manifest["kind"])
+    expected = schema(manifest["kind"], manifest["settings"].get("features_shape"))
     # First pass, over the error column alone: every part whole, and the summary for the file's footer.
     rows = failed = 0
     for path, chunk in zip(parts, chunks, strict=True):

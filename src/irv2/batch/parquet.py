@@ -4,7 +4,9 @@ pyarrow is imported only here and only when a job writes Parquet (``pip install 
 
 classify: ``path`` string, ``label`` string, ``index`` int32, ``score`` float32 (the top-1 softmax
 probability), ``top_k`` list<struct<label string, index int32, score float32>> (best first) and ``error``
-string. features: ``path``, ``features`` fixed_size_list<float32>[1536] and ``error``. A row whose image
+string. features: ``path``, ``features`` fixed_size_list<float32>[1536] and ``error``; with ``--endpoint``,
+``features`` holds the end point's maps as Arrow's fixed-shape tensor ``[h, w, c]`` (the extension type
+``arrow.fixed_shape_tensor``, stored as a fixed_size_list of h*w*c floats in NHWC order). A row whose image
 failed has nulls everywhere but ``path`` and ``error``; ``error`` is null on every row that succeeded.
 """
 
@@ -38,8 +40,9 @@ def pyarrow() -> Any:
     return pa
 
 
-def schema(kind: str) -> Any:
-    """The ``pyarrow.Schema`` of a ``classify`` or ``features`` table."""
+def schema(kind: str, features_shape: Sequence[int] | None = None) -> Any:
+    """The ``pyarrow.Schema`` of a ``classify`` or ``features`` table; ``features_shape`` is the shape of one
+    row's features when they are an end point's maps (``[h, w, c]``), None for the 1536-d vector."""
     pa = pyarrow()
     if kind == "classify":
         prediction = pa.struct([("label", pa.string()), ("index", pa.int32()), ("score", pa.float32())])
@@ -52,10 +55,17 @@ def schema(kind: str) -> Any:
             ("error", pa.string()),
         ]
     elif kind == "features":
-        fields = [("path", pa.string()), ("features", pa.list_(pa.float32(), NUM_FEATURES)), ("error", pa.string())]
+        fields = [("path", pa.string()), ("features", _features_type(features_shape)), ("error", pa.string())]
     else:
         raise ValueError(f"unknown job kind {kind!r}: classify or features")
     return pa.schema(fields)
+
+
+def _features_type(shape: Sequence[int] | None) -> Any:
+    pa = pyarrow()
+    if shape is None or list(shape) == [NUM_FEATURES]:
+        return pa.list_(pa.float32(), NUM_FEATURES)
+    return pa.fixed_shape_tensor(pa.float32(), list(shape))
 
 
 def classify_table(paths: Sequence[str], predictions: Sequence[list[Prediction] | None], errors: Sequence[str | None]):
@@ -77,20 +87,24 @@ def classify_table(paths: Sequence[str], predictions: Sequence[list[Prediction] 
 
 
 def features_table(paths: Sequence[str], features: np.ndarray, errors: Sequence[str | None]):
-    """The features table of these rows: ``features`` float32 ``[N, 1536]``, any values where ``errors[i]``
-    is set (those rows become null)."""
+    """The features table of these rows: ``features`` float32 ``[N, 1536]`` (or an end point's ``[N, h, w, c]``),
+    any values where ``errors[i]`` is set (those rows become null)."""
     pa = pyarrow()
-    features = np.ascontiguousarray(features, dtype=np.float32).reshape(len(paths), NUM_FEATURES)
+    shape = features.shape[1:]
+    features = np.ascontiguousarray(features, dtype=np.float32)
     valid = pa.array([e is None for e in errors], type=pa.bool_())
     # Built from buffers rather than Python lists: a million rows of 1536 floats stay one numpy copy.
-    vectors = pa.Array.from_buffers(
-        pa.list_(pa.float32(), NUM_FEATURES),
+    storage = pa.Array.from_buffers(
+        pa.list_(pa.float32(), int(np.prod(shape))),
         len(paths),
         [None if all(e is None for e in errors) else valid.buffers()[1]],
         children=[pa.array(features.reshape(-1))],
     )
+    kind = _features_type(shape)
+    vectors = storage if kind == storage.type else pa.ExtensionArray.from_storage(kind, storage)
     return pa.Table.from_arrays(
-        [pa.array(list(paths), pa.string()), vectors, pa.array(list(errors), pa.string())], schema=schema("features")
+        [pa.array(list(paths), pa.string()), vectors, pa.array(list(errors), pa.string())],
+        schema=schema("features", shape),
     )
 
 

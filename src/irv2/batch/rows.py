@@ -12,10 +12,9 @@ import numpy as np
 
 from ..api import Module
 from ..labels import Prediction
-from ..model import NUM_FEATURES
 from .decoding import Decoded
 from .parquet import classify_table, features_table
-from .stream import class_labels, embed_batch, predict_batch
+from .stream import class_labels, embed_batch, output_shape, predict_batch
 
 KINDS = ("classify", "features")
 
@@ -27,9 +26,10 @@ class RowBuilder:
     Args:
         module: the loaded weights; ``classify`` needs a classifier head.
         k: predictions per image in ``top_k`` (classify).
+        endpoint: the TF-Slim end point whose maps are the features (features), None for the 1536-d vector.
     """
 
-    def __init__(self, kind: str, module: Module, *, k: int = 5) -> None:
+    def __init__(self, kind: str, module: Module, *, k: int = 5, endpoint: str | None = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}: {' or '.join(KINDS)}")
         if kind == "classify" and not module.num_classes:
@@ -37,6 +37,7 @@ class RowBuilder:
         self.kind = kind
         self.module = module
         self.k = k
+        self.endpoint = endpoint
         self.labels = class_labels(module) if kind == "classify" else []
         self._reset()
 
@@ -56,7 +57,7 @@ class RowBuilder:
         if self.kind == "classify":
             self.predictions.extend(r.predictions for r in predict_batch(self.module, batch, self.k, self.labels))
         else:
-            self.features.append(embed_batch(self.module, batch))
+            self.features.append(embed_batch(self.module, batch, self.endpoint))
         return sum(d.image is None for d in batch)
 
     def table(self):
@@ -64,7 +65,8 @@ class RowBuilder:
         if self.kind == "classify":
             table = classify_table(self.paths, self.predictions, self.errors)
         else:
-            stacked = np.concatenate(self.features) if self.features else np.zeros((0, NUM_FEATURES), np.float32)
+            shape = output_shape(self.module, self.endpoint)
+            stacked = np.concatenate(self.features) if self.features else np.zeros((0, *shape), np.float32)
             table = features_table(self.paths, stacked, self.errors)
         self._reset()
         return table

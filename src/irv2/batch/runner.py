@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api import Module
-from ..errors import JobError
+from ..errors import JobError, OptionError
 from .decoding import decode_batches
 from .inputs import Input
 from .job import Layout, make_manifest, part_name
@@ -29,6 +29,7 @@ from .merge import is_complete, merge, merge_lock
 from .parquet import with_metadata, write_atomic
 from .rows import RowBuilder
 from .sharding import Rank, my_chunks, rank_from_environment
+from .stream import endpoint_of, output_shape
 
 DEFAULT_CHUNK_SIZE = 1000
 
@@ -62,6 +63,8 @@ class BatchJob:
             preprocessing), with ``draft`` and ``top_k``, are recorded in the job id.
         draft: decode large JPEGs at reduced scale (see ``irv2.load_image``); False is ``--exact-decode``.
         top_k: predictions per row (classify).
+        endpoint: features of a TF-Slim end point (``Mixed_6a``), its maps ``[h, w, c]`` per row, instead of the
+            1536-d vector (features).
         chunk_size: inputs per committed part; part of the job id.
         rank: this process among several; default from ``RANK``/``WORLD_SIZE`` (torchrun).
         weights: the handle the user gave, recorded in the manifest for people (the id follows the content).
@@ -76,6 +79,7 @@ class BatchJob:
         *,
         draft: bool = True,
         top_k: int = 5,
+        endpoint: str | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         rank: Rank | None = None,
         weights: str | None = None,
@@ -89,6 +93,12 @@ class BatchJob:
         settings = {**module.run_settings(), "exact_decode": not draft}
         if kind == "classify":
             settings["top_k"] = top_k
+        self.endpoint = endpoint
+        if endpoint is not None and kind != "features":
+            raise OptionError(f"endpoint: only a features job writes end points, not a {kind} job")
+        if endpoint is not None:
+            settings["endpoint"] = endpoint_of(module, endpoint)
+            settings["features_shape"] = list(output_shape(module, endpoint))
         self.manifest = make_manifest(kind, self.inputs, settings=settings, chunk_size=chunk_size, weights=weights)
         self.chunk_size = chunk_size
         self.rank = rank_from_environment() if rank is None else rank
@@ -146,7 +156,7 @@ class BatchJob:
         share = skipped + sum(len(c) for c in todo)
         if on_start is not None:
             on_start(share, skipped)
-        rows = RowBuilder(self.kind, self.module, k=self.top_k)
+        rows = RowBuilder(self.kind, self.module, k=self.top_k, endpoint=self.endpoint)
         processed = failed = 0
         for chunk in todo:
             if self.layout.finished(self.manifest) is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..api import CLASSIFICATION, FEATURE_VECTOR, Module
+from ..api.signatures import endpoint_key, resolve_endpoints
 from ..atomic import atomic_write
 from ..labels import Prediction, top_k
 from ..model import NUM_FEATURES
@@ -45,12 +46,33 @@ def predict_batch(module: Module, batch: Sequence[Decoded], k: int, labels: Sequ
     ]
 
 
-def embed_batch(module: Module, batch: Sequence[Decoded]) -> np.ndarray:
-    """The 1536-d features of ``batch``'s images, ``[len(batch), 1536]`` float32, zeros where an image failed."""
-    rows = np.zeros((len(batch), NUM_FEATURES), np.float32)
+def endpoint_of(module: Module, endpoint: str) -> str:
+    """The output key of end point ``endpoint`` (``Mixed_6a`` or ``InceptionResnetV2/Mixed_6a``) of ``module``;
+    OptionError naming the end points there are for an unknown one."""
+    (name,) = resolve_endpoints(endpoint, module.endpoint_names)
+    return endpoint_key(name)
+
+
+def output_shape(module: Module, endpoint: str | None = None) -> tuple[int, ...]:
+    """The shape of one image's row: ``(1536,)`` for the feature vector, else end point ``endpoint``'s (NHWC,
+    batch left out)."""
+    if endpoint is None:
+        return (NUM_FEATURES,)
+    info = module.get_output_info_dict(FEATURE_VECTOR)[endpoint_of(module, endpoint)]
+    return tuple(info.get_shape().as_list()[1:])
+
+
+def embed_batch(module: Module, batch: Sequence[Decoded], endpoint: str | None = None) -> np.ndarray:
+    """The 1536-d features of ``batch``'s images, ``[len(batch), 1536]`` float32, or with ``endpoint`` that end
+    point's maps ``[len(batch), h, w, c]``; zeros where an image failed."""
+    rows = np.zeros((len(batch), *output_shape(module, endpoint)), np.float32)
     images = stack_images(batch, pin_memory=module.device.type == "cuda")
     if images is not None:
-        rows[[i for i, d in enumerate(batch) if d.image is not None]] = run_module(module, images, FEATURE_VECTOR)
+        good = [i for i, d in enumerate(batch) if d.image is not None]
+        if endpoint is None:
+            rows[good] = run_module(module, images, FEATURE_VECTOR)
+        else:
+            (rows[good],) = module.endpoints(images, [endpoint]).values()
     return rows
 
 
@@ -85,6 +107,7 @@ def write_features_npz(
     batch_size: int = 8,
     workers: int | None = None,
     draft: bool = True,
+    endpoint: str | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     on_error: Callable[[str, str], None] | None = None,
 ) -> NpzSummary:
@@ -92,9 +115,11 @@ def write_features_npz(
     images fail. Its arrays, readable with ``numpy.load`` (no pickle needed):
 
     * ``paths``: unicode ``[N]``, the images that succeeded, in input order;
-    * ``features``: float32 ``[N, 1536]``, their ``image_feature_vector``;
+    * ``features``: float32 ``[N, 1536]``, their ``image_feature_vector``; with ``endpoint`` (a TF-Slim end point,
+      ``Mixed_6a``) its maps instead, ``[N, h, w, c]`` (NHWC);
     * ``failed_paths``: unicode ``[M]``, the images that could not be read;
-    * ``errors``: unicode ``[M]``, why, one message per failed path.
+    * ``errors``: unicode ``[M]``, why, one message per failed path;
+    * ``endpoint``: with ``endpoint`` only, a unicode scalar, its key (``InceptionResnetV2/Mixed_6a``).
 
     ``on_batch(images, failed)`` follows the progress; ``on_error(path, message)`` hears of each failure as it
     happens. OSError when ``output`` cannot be written (nothing is left behind).
@@ -104,7 +129,7 @@ def write_features_npz(
     failed_paths: list[str] = []
     errors: list[str] = []
     for batch in decode_batches(inputs, batch_size, module.preprocessing, workers=workers, draft=draft):
-        rows = embed_batch(module, batch)
+        rows = embed_batch(module, batch, endpoint)
         good = [i for i, d in enumerate(batch) if d.image is not None]
         vectors.append(rows[good])
         paths.extend(batch[i].input.path for i in good)
@@ -116,7 +141,9 @@ def write_features_npz(
                     on_error(decoded.input.path, decoded.error or "")
         if on_batch is not None:
             on_batch(len(batch), len(batch) - len(good))
-    features = np.concatenate(vectors) if vectors else np.zeros((0, NUM_FEATURES), np.float32)
+    shape = output_shape(module, endpoint)
+    features = np.concatenate(vectors) if vectors else np.zeros((0, *shape), np.float32)
+    named = {} if endpoint is None else {"endpoint": np.array(endpoint_of(module, endpoint))}
     with atomic_write(output) as f:
         # A file object, so numpy does not append ".npz" to the name.
         np.savez(
@@ -125,5 +152,6 @@ def write_features_npz(
             features=features.astype(np.float32, copy=False),
             failed_paths=np.array(failed_paths, dtype=str),
             errors=np.array(errors, dtype=str),
+            **named,
         )
     return NpzSummary(len(paths), len(failed_paths))

@@ -12,10 +12,11 @@ import sys
 import torch
 
 from ..api import Module, load
+from ..batch.stream import endpoint_of
 from ..engine import ENGINES, PRECISIONS, engine_names
 from ..engine.catalog import ALIASES as ENGINE_ALIASES
 from ..engine.precision import SUMMARIES, dtype_name
-from ..errors import CommandError
+from ..errors import CommandError, OptionError
 
 __all__ = ["CommandError"]  # re-exported: the subcommands raise it from here
 
@@ -73,6 +74,18 @@ def require_classifier(module: Module, weights: str | None) -> None:
             f"{weights or 'the default weights'}: a feature-vector module without a classifier cannot "
             "classify; use `irv2 features` for its 1536-d features"
         )
+
+
+def check_endpoint(module: Module, endpoint: str | None) -> None:
+    """A usage error (status 2) naming the end points there are, for an ``--endpoint`` the module lacks."""
+    if endpoint is None:
+        return
+    try:
+        endpoint_of(module, endpoint)
+    except OptionError:
+        raise CommandError(
+            f"--endpoint {endpoint}: no such end point; this module has {', '.join(module.endpoint_names)}", status=2
+        ) from None
 
 
 def speed_options(args: argparse.Namespace) -> dict:

@@ -10,7 +10,7 @@ import sys
 
 from ..batch import expand_inputs, write_features_npz
 from ..progress import ProgressBar
-from .common import CommandError, add_image_arguments, load_module, speed_options, warn
+from .common import CommandError, add_image_arguments, check_endpoint, load_module, speed_options, warn
 from .jobs import add_job_arguments, is_parquet_output, run_parquet_job
 
 DESCRIPTION = """\
@@ -21,6 +21,10 @@ is written atomically, also when some images fail; failures are reported on stde
 With -o OUT.parquet (or a folder) the rows go to Parquet, as a resumable job: columns path, features
 (1536 float32) and error, one row per input in input order; committed every --chunk-size images,
 continued by rerunning the same command, shared out under torchrun. See docs/batch.md.
+
+With --endpoint NAME the features are the maps of that TF-Slim end point (Mixed_6a, Conv2d_7b_1x1, ... as
+TF-Hub's as_dict=True gives them): the .npz holds features float32 [N, h, w, c] and endpoint, its key;
+Parquet holds them as a fixed-shape tensor column.
 
 exit status: 0 every image succeeded; 1 any image failed, or the weights or output could not be
 written or loaded; 2 a usage error, or no input images were found."""
@@ -40,6 +44,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         required=True,
         metavar="OUT",
         help="OUT.npz (one archive), or OUT.parquet / a folder for a resumable Parquet job",
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="NAME",
+        help="write the maps of a TF-Slim end point instead of the feature vector: Mixed_6a, Conv2d_7b_1x1 ... "
+        "(or InceptionResnetV2/NAME), NHWC float32, [N, h, w, c] in the .npz, a fixed-shape tensor column in "
+        "Parquet",
     )
     add_job_arguments(parser)
     parser.set_defaults(run=run)
@@ -61,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise CommandError("no input images found", status=2)
     module = load_module(args.weights, device=args.device, quiet=args.quiet, **speed_options(args))
+    check_endpoint(module, args.endpoint)
     with ProgressBar(len(inputs), desc="features", quiet=args.quiet) as progress:
 
         def report(path: str, error: str) -> None:
@@ -75,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 workers=args.workers,
                 draft=not args.exact_decode,
+                endpoint=args.endpoint,
                 on_batch=lambda count, failed: progress.update(count, failed=failed),
                 on_error=report,
             )
@@ -82,5 +95,6 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
     if not args.quiet:
         failures = f"; {summary.failed} of {len(inputs)} images failed" if summary.failed else ""
-        print(f"irv2: wrote {summary.written} feature vectors to {args.output}{failures}", file=sys.stderr)
+        what = f"{args.endpoint} maps" if args.endpoint else "feature vectors"
+        print(f"irv2: wrote {summary.written} {what} to {args.output}{failures}", file=sys.stderr)
     return 1 if summary.failed else 0

@@ -16,7 +16,7 @@ from ..batch import Input
 from ..batch.runner import DEFAULT_CHUNK_SIZE, BatchJob, JobResult
 from ..batch.sharding import Rank, rank_device, rank_from_environment
 from ..progress import ProgressBar
-from .common import CommandError, load_module, positive_int, require_classifier, speed_options
+from .common import CommandError, check_endpoint, load_module, positive_int, require_classifier, speed_options
 
 PARQUET_SUFFIX = ".parquet"
 
@@ -59,6 +59,7 @@ def run_parquet_job(args: argparse.Namespace, kind: str, inputs: Sequence[Input]
     module = load_module(args.weights, device=rank_device(args.device, rank), quiet=quiet, **speed_options(args))
     if kind == "classify":
         require_classifier(module, args.weights)
+    check_endpoint(module, getattr(args, "endpoint", None))
     job = BatchJob(
         kind,
         inputs,
@@ -66,6 +67,7 @@ def run_parquet_job(args: argparse.Namespace, kind: str, inputs: Sequence[Input]
         module,
         draft=not args.exact_decode,
         top_k=getattr(args, "top", 5),
+        endpoint=getattr(args, "endpoint", None),
         chunk_size=args.chunk_size,
         rank=rank,
         weights=_weights_label(args.weights),
