@@ -33,6 +33,9 @@ from .errors import (
     WeightMismatchError,
 )
 
+# Likewise ``irv2.explain(module, images)`` (Grad-CAM maps); ``from irv2.explain import gradcam`` still works.
+from .explain import explain
+
 # Likewise ``irv2.export(module, "model.onnx")``; onnx and TensorFlow are imported only when a format needs them.
 from .export import export
 
@@ -67,6 +70,7 @@ __all__ = [
     "ShuttingDown",
     "WeightMismatchError",
     "__version__",
+    "explain",
     "export",
     "finetune",
     "get_expected_image_size",

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import CommandError, Irv2Error
-from . import bench, classify, export, features, finetune, serve, weights
+from . import bench, classify, explain, export, features, finetune, serve, weights
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -33,7 +33,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
     parser.add_argument("--version", action="version", version=f"irv2 {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    image_commands = {"classify": classify.add_parser(subparsers), "features": features.add_parser(subparsers)}
+    image_commands = {
+        "classify": classify.add_parser(subparsers),
+        "features": features.add_parser(subparsers),
+        "explain": explain.add_parser(subparsers),
+    }
     weights.add_parsers(subparsers)
     finetune.add_parser(subparsers)
     export.add_parser(subparsers)

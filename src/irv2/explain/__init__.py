@@ -1,0 +1,20 @@
+"""Where the network looks: Grad-CAM maps of ``Conv2d_7b_1x1`` (``irv2.explain``, ``irv2 explain``).
+
+``gradcam`` explains a batch for one class per image (each image's top class, an index or a label);
+``gradcam_top_k`` each image's k best classes; ``explain`` gives the maps alone. ``overlay`` draws a map over
+the module's input image with the class and its probability beneath, and writes it as PNG.
+"""
+
+from .gradcam import LAYER, Explanation, explain, gradcam, gradcam_top_k
+from .overlay import caption, render_overlay, write_overlay_png
+
+__all__ = [
+    "LAYER",
+    "Explanation",
+    "caption",
+    "explain",
+    "gradcam",
+    "gradcam_top_k",
+    "render_overlay",
+    "write_overlay_png",
+]
