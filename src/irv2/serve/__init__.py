@@ -1,4 +1,5 @@
-"""Serving irv2 over HTTP: TF Serving's REST API, the Open Inference Protocol v2 (KServe, Triton), a web page.
+"""Serving irv2 over HTTP: TF Serving's REST API, the Open Inference Protocol v2 (KServe, Triton), Grad-CAM
+explanations, a web page.
 
 >>> import irv2, irv2.serve
 >>> irv2.serve.serve(irv2.load(), host="0.0.0.0", port=8501)        # blocks until SIGTERM / Ctrl-C
@@ -7,10 +8,10 @@
 Needs the ``serve`` extra (``pip install 'irv2[serve]'``: aiohttp, prometheus-client). Importing this
 package costs nothing: aiohttp loads when ``serve`` or ``create_app`` is first called.
 
-Layout: ``config`` (options), ``app`` (routes, middlewares), ``protocols`` (``tf_serving``, ``v2``, wire
-formats without aiohttp), ``decode`` (images and limits), ``batcher`` (dynamic batching, bounded queue,
-inference threads), ``metrics`` (Prometheus), ``logs`` (JSON logs), ``server`` (signals, shutdown),
-``static/index.html`` (the page at ``/``).
+Layout: ``config`` (options), ``app`` (routes, middlewares), ``protocols`` (``tf_serving``, ``v2`` and
+``explain``, KServe's ``:explain`` verb over ``irv2.explain``: wire formats without aiohttp), ``decode``
+(images and limits), ``batcher`` (dynamic batching, bounded queue, inference threads), ``metrics``
+(Prometheus), ``logs`` (JSON logs), ``server`` (signals, shutdown), ``static/index.html`` (the page at ``/``).
 """
 
 from __future__ import annotations

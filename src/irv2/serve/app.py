@@ -2,6 +2,7 @@
 
 Every inference request goes the same way: size check, body read, parse (cheap: counts the images), queue
 admission (503 when full), decode on a decode thread, batched inference on an inference thread, reply.
+An explanation (``:explain``, the web page's heatmap) takes the same way, but runs alone, not batched.
 All of it runs under one deadline (``timeout``, 504). Any refusal is ``{"error": "..."}`` with a 4xx/5xx
 status from one middleware; the server itself never stops on a bad request.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,10 +23,11 @@ from aiohttp import web
 
 from ..api import Module
 from ..errors import NotFound, PayloadTooLarge, QueueFull, RequestError, ShuttingDown
+from ..explain import overlay
 from .batcher import Batcher, run_model
 from .config import MODEL_VERSION, ServeConfig
 from .metrics import Metrics
-from .protocols import Prepared, Reply, json_reply, tf_serving, v2
+from .protocols import Prepared, Reply, explain, json_reply, tf_serving, v2
 from .protocols.v2_tensors import HEADER_LENGTH
 
 log = logging.getLogger("irv2.serve")
@@ -44,7 +47,9 @@ class ServerState:
         self.warm_up = warm_up
         self.draining = False  # set on SIGTERM: /v2/health/ready answers 503 while in-flight requests finish
         page = resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
-        self.page = page.replace("{{MODEL_NAME}}", html.escape(config.model_name, quote=True))
+        page = page.replace("{{MODEL_NAME}}", html.escape(config.model_name, quote=True))
+        # The heatmap's colours and opacity are irv2.explain's, so the page draws what `irv2 explain` writes.
+        self.page = page.replace("{{HEATMAP_STYLE}}", json.dumps({"jet": overlay.JET, "alpha": overlay.DEFAULT_ALPHA}))
 
 
 STATE = web.AppKey("irv2_state", ServerState)
@@ -70,6 +75,7 @@ def create_app(module: Module, config: ServeConfig | None = None, *, warm_up: bo
             web.get(f"/v1/models/{name}{v}", _tf_status),
             web.get(f"/v1/models/{name}{v}/metadata", _tf_metadata),
             web.post(f"/v1/models/{name}{v}:predict", _tf_predict),
+            web.post(f"/v1/models/{name}{v}:explain", _explain),
             web.get(f"/v2/models/{name}{v}", _v2_model_metadata),
             web.get(f"/v2/models/{name}{v}/ready", _v2_model_ready),
             web.get(f"/v2/models/{name}{v}/config", _v2_model_config),
@@ -201,7 +207,9 @@ async def _infer_within_deadline(
     ticket = state.batcher.admit(prepared.count)
     try:
         images = await loop.run_in_executor(state.decoder, prepared.decode)
-        outputs = await state.batcher.infer(ticket, images, logits=prepared.logits, features=prepared.features)
+        outputs = await state.batcher.infer(
+            ticket, images, logits=prepared.logits, features=prepared.features, task=prepared.task
+        )
     finally:
         ticket.release()
     return _response(prepared.reply(outputs))
@@ -210,6 +218,11 @@ async def _infer_within_deadline(
 async def _tf_predict(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return await _infer(request, lambda body: tf_serving.parse_predict(body, state.module, state.config))
+
+
+async def _explain(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return await _infer(request, lambda body: explain.parse_explain(body, state.module, state.config))
 
 
 async def _v2_infer(request: web.Request) -> web.Response:

@@ -4,7 +4,8 @@ The event loop never runs the model. A request first *admits* its images (a :cla
 queue is full), is decoded, then queued. Each worker thread takes the oldest request, waits up to
 ``max_wait_ms`` for more to join it until ``max_batch_size`` images are gathered, runs one forward pass and
 hands every request its rows back on the event loop. A request whose client went away or whose deadline
-passed is skipped, not computed.
+passed is skipped, not computed. A request that brings its own *task* (an explanation: not a plain forward
+pass) goes through the same queue, limits and threads, but runs alone, as soon as a worker takes it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 
 from ..api import CLASSIFICATION, FEATURE_VECTOR, Module
-from ..errors import PayloadTooLarge, QueueFull, ShuttingDown
+from ..errors import PayloadTooLarge, QueueFull, RequestError, ShuttingDown
 from .config import ServeConfig
 
 log = logging.getLogger("irv2.serve")
@@ -77,6 +79,7 @@ class _Job:
     ticket: Ticket
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
+    task: Callable[[np.ndarray], Any] | None = None  # run instead of the batched forward pass, alone
     enqueued: float = field(default_factory=time.monotonic)
     # Set by the awaiting coroutine when it stops waiting (timeout, client gone); a plain bool is enough
     # because a worker reading a stale False only costs one wasted computation.
@@ -114,10 +117,19 @@ class Batcher:
             self._report_depth()
         return Ticket(self, images)
 
-    async def infer(self, ticket: Ticket, images: np.ndarray, *, logits: bool, features: bool) -> dict[str, Any]:
-        """Queue ``images`` (admitted by ``ticket``) and wait for their outputs (see :func:`run_model`)."""
+    async def infer(
+        self,
+        ticket: Ticket,
+        images: np.ndarray,
+        *,
+        logits: bool,
+        features: bool,
+        task: Callable[[np.ndarray], Any] | None = None,
+    ) -> Any:
+        """Queue ``images`` (admitted by ``ticket``) and wait for their outputs (see :func:`run_model`), or for
+        what ``task(images)`` returns: a task runs on an inference thread too, but never batched with others."""
         loop = asyncio.get_running_loop()
-        job = _Job(images, logits, features, ticket, loop, loop.create_future())
+        job = _Job(images, logits, features, ticket, loop, loop.create_future(), task)
         with self._cond:
             if self._stopping:
                 raise ShuttingDown("the server is shutting down")
@@ -184,14 +196,20 @@ class Batcher:
                 queued = sum(len(job.images) for job in self._queue)
                 deadline = self._queue[0].enqueued + self._max_wait
                 remaining = deadline - time.monotonic()
-                if queued >= self._config.max_batch_size or remaining <= 0 or self._stopping:
+                alone = self._queue[0].task is not None  # nothing joins a task: no reason to wait
+                if alone or queued >= self._config.max_batch_size or remaining <= 0 or self._stopping:
                     return self._pop_batch()
                 self._cond.wait(remaining)
 
     def _pop_batch(self) -> list[_Job]:
         jobs = [self._queue.popleft()]
         total = len(jobs[0].images)
-        while self._queue and total + len(self._queue[0].images) <= self._config.max_batch_size:
+        while (
+            jobs[0].task is None
+            and self._queue
+            and self._queue[0].task is None
+            and total + len(self._queue[0].images) <= self._config.max_batch_size
+        ):
             total += len(self._queue[0].images)
             jobs.append(self._queue.popleft())
         for job in jobs:
@@ -199,6 +217,9 @@ class Batcher:
         return jobs
 
     def _run(self, jobs: list[_Job]) -> None:
+        if jobs[0].task is not None:
+            self._run_task(jobs[0])
+            return
         images = jobs[0].images if len(jobs) == 1 else np.concatenate([job.images for job in jobs])
         started = time.perf_counter()
         try:
@@ -220,6 +241,16 @@ class Batcher:
             stop = start + len(job.images)
             _settle(job, {name: rows[start:stop] for name, rows in outputs.items()}, None)
             start = stop
+
+    def _run_task(self, job: _Job) -> None:
+        try:
+            result = job.task(job.images)
+        except Exception as exc:  # as a failed batch: this request fails, the worker goes on
+            if not isinstance(exc, RequestError):
+                log.exception("a task failed on %d images", len(job.images))
+            _settle(job, None, exc)
+            return
+        _settle(job, result, None)
 
 
 def _settle(job: _Job, result: dict[str, Any] | None, error: BaseException | None) -> None:

@@ -50,6 +50,28 @@ def decode_image_file(data: bytes, module: Module, max_pixels: int, what: str) -
         raise RequestError(f"{what}: not enough memory to decode this image", status=503) from None
 
 
+def decode_image_file_sized(
+    data: bytes, module: Module, max_pixels: int, what: str
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """As :func:`decode_image_file`, with the ``(height, width)`` of the upright photo the input was cut from.
+
+    The file is decoded once (upright by EXIF, the pixel count checked on the header) and those pixels go
+    through ``module.preprocess``, which is what it does with the file itself.
+    """
+    from ..preprocessing.decode import decode_native
+
+    if not data:
+        raise RequestError(f"{what}: empty image")
+    try:
+        pixels = decode_native(data, max_pixels=max_pixels)
+        return module.preprocess(pixels), (int(pixels.shape[0]), int(pixels.shape[1]))
+    except ImageError as exc:
+        message = str(exc).removeprefix("<bytes>: ")
+        raise RequestError(f"{what}: {message}") from None
+    except MemoryError:
+        raise RequestError(f"{what}: not enough memory to decode this image", status=503) from None
+
+
 def image_shape(module: Module) -> list[int]:
     """``[height, width, 3]``: one input image of ``module``."""
     return [*module.expected_image_size, 3]

@@ -1,4 +1,5 @@
-"""The wire protocols: TF Serving's REST API (``tf_serving``) and the Open Inference Protocol v2 (``v2``).
+"""The wire protocols: TF Serving's REST API (``tf_serving``), the Open Inference Protocol v2 (``v2``) and
+KServe's ``:explain`` verb (``explain``: Grad-CAM maps for the web page's heatmap).
 
 Each protocol is plain functions from request bytes to a :class:`Prepared` request and from outputs to a
 :class:`Reply`, without aiohttp, so they are testable alone and the app only glues them to routes.
@@ -36,14 +37,18 @@ class Prepared:
         decode: decodes them to float32 ``[count, H, W, 3]`` in [0, 1] at the module's size (CPU-heavy; raises
             RequestError).
         logits, features: which model outputs the request needs.
-        reply: builds the response from the batcher's ``{"logits": ..., "features": ...}`` rows.
+        reply: builds the response from the batcher's ``{"logits": ..., "features": ...}`` rows, or from what
+            ``task`` returned.
+        task: for a request that is not a plain forward pass: run on an inference thread on the decoded
+            images, alone (never batched with other requests); None for the batched forward pass.
     """
 
     count: int
     decode: Callable[[], np.ndarray]
     logits: bool
     features: bool
-    reply: Callable[[dict[str, np.ndarray]], Reply]
+    reply: Callable[[Any], Reply]
+    task: Callable[[np.ndarray], Any] | None = None
 
 
 def load_json(data: bytes | memoryview, what: str = "request body") -> Any:
