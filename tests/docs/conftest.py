@@ -81,6 +81,19 @@ def recipe_folders(recipe_inputs, tmp_path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
+def feature_vector_module(tmp_path_factory, weights_dir) -> Path:
+    """The random module without its classifier, as a native feature-vector module (what irv2 caches for
+    TF-Hub feature_vector/1)."""
+    import irv2
+    from irv2.api import Module, ModuleInfo
+
+    module = irv2.load(weights_dir)
+    module.model.reset_classifier(0)
+    info = ModuleInfo(0, None, default_signature=irv2.FEATURE_VECTOR, preprocessing=module.preprocessing)
+    return irv2.save(Module(module.model, info), tmp_path_factory.mktemp("feature_vector_module") / "module")
+
+
+@pytest.fixture(scope="session")
 def exported(tmp_path_factory, weights_dir) -> dict[str, Path]:
     """The random module as ``irv2 export`` writes it: ``{"onnx": irv2.onnx, "torchscript": irv2.pt}``.
 

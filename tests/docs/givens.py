@@ -67,12 +67,24 @@ def _cached_download(request, work, home):
     link(request.getfixturevalue("tf_files")["hub_tarball"], target)
 
 
+def _cached_feature_vector(request, work, home):
+    """TF-Hub feature_vector/1 in the irv2 cache, converted as a first ``irv2.load`` of it leaves it (random
+    weights: the default module's backbone without its classifier)."""
+    import irv2.hub
+
+    source = irv2.hub.resolve_source("google/imagenet/inception_resnet_v2/feature_vector/1")
+    target = home / irv2.hub.module_cache_dir(source).relative_to(irv2.hub.irv2_home())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    link(request.getfixturevalue("feature_vector_module"), target)
+
+
 GIVENS: dict[str, Given] = {
     "inception_resnet_v2_2016_08_30.tar.gz": Given(
         _artifact("inception_resnet_v2_2016_08_30.tar.gz", "tf_files", "slim_tarball"), tensorflow=True
     ),
     "feature_vector_1.tar.gz": Given(_artifact("feature_vector_1.tar.gz", "feature_vector_tarball"), tensorflow=True),
     "downloaded classification/1": Given(_cached_download, tensorflow=True),
+    "cached feature_vector/1": Given(_cached_feature_vector),
     "irv2.onnx": Given(_artifact("irv2.onnx", "exported", "onnx")),
     "irv2.pt": Given(_artifact("irv2.pt", "exported", "torchscript")),
     "irv2_savedmodel": Given(_artifact("irv2_savedmodel", "exported_savedmodel"), tensorflow=True),

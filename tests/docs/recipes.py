@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ("README.md", "docs/batch.md", "docs/deploy.md", "docs/finetune.md", "docs/performance.md")
+DOCS = (
+    "README.md",
+    "docs/batch.md",
+    "docs/deploy.md",
+    "docs/finetune.md",
+    "docs/migrating.md",
+    "docs/performance.md",
+)
 LANGUAGES = {"bash": "bash", "sh": "bash", "shell": "bash", "python": "python", "py": "python"}
 _DIRECTIVE = re.compile(r"<!--\s*recipe:\s*(?P<body>.*?)\s*-->")
 _SKIP = re.compile(r"skip\s*\((?P<reason>[^()]*(?:\([^()]*\)[^()]*)*)\)")
