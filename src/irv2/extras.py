@@ -17,6 +17,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "finetune": ("matplotlib",),
     "serve": ("aiohttp", "prometheus_client"),
     "onnx": ("onnx", "onnxscript", "onnxruntime"),
+    "openvino": ("openvino",),  # nncf too, for int8 (checked then)
     "tensorflow": ("tensorflow",),
     "parquet": ("pyarrow",),
     "ray": ("ray",),

@@ -31,3 +31,12 @@ def reference(weights_dir, batch):
     """float32 logits and features of the plain network."""
     module = irv2.load(weights_dir, engine="plain")
     return module(batch), module(batch, signature=irv2.FEATURE_VECTOR)
+
+
+@pytest.fixture(scope="module")
+def engine_home(tmp_path_factory):
+    """A fresh ``IRV2_HOME`` for the module, where engines cache what they convert (use it autouse)."""
+    home = tmp_path_factory.mktemp("irv2-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IRV2_HOME", str(home))
+        yield home

@@ -21,17 +21,15 @@ from irv2.engine import onnxruntime_engine
 from irv2.engine.onnxruntime_engine import OnnxRuntimeEngine
 from irv2.engine.precision import cpu_has_fast_bfloat16
 from irv2.errors import MissingDependencyError
+from irv2.export.wrapper import relative_error
 from requires import require
 
 require("onnxruntime", "the ONNX Runtime engine: pip install 'irv2[onnx]'")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def irv2_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("irv2-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("IRV2_HOME", str(home))
-        yield home
+def irv2_home(engine_home):
+    return engine_home
 
 
 @pytest.fixture(scope="module")
@@ -46,21 +44,16 @@ def int8_module(weights_dir, calibration):
     return irv2.load(weights_dir, dtype="int8", calibration=calibration)
 
 
-def _relative(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max() / np.abs(b).max())
-
-
 def test_float32_engine_matches_torch(weights_dir, batch, reference):
     module = irv2.load(weights_dir, engine="onnxruntime")
     assert isinstance(module.engine, OnnxRuntimeEngine) and module.precision == "float32"
     logits, features = reference
-    assert _relative(module(batch), logits) < 1e-5
-    assert _relative(module(batch, signature=irv2.FEATURE_VECTOR), features) < 1e-5
+    assert relative_error(module(batch), logits) < 1e-5
+    assert relative_error(module(batch, signature=irv2.FEATURE_VECTOR), features) < 1e-5
     # A tensor in, a tensor out, as with the PyTorch engine; batch 1 through the dynamic batch axis.
     with torch.inference_mode():
         one = module(torch.from_numpy(batch[:1]))
-    assert isinstance(one, torch.Tensor) and _relative(one.numpy(), logits[:1]) < 1e-5
+    assert isinstance(one, torch.Tensor) and relative_error(one.numpy(), logits[:1]) < 1e-5
     # The module hands the engine its [0, 1] images (scaled in numpy, off PyTorch's threads): the same
     # float32 operations as the PyTorch path's 2x - 1, so the same logits bit for bit, the input untouched.
     images = torch.from_numpy(batch[:2].copy())
@@ -81,7 +74,7 @@ def test_int8_is_close_to_float32(int8_module, batch, reference):
     assert int8_module.precision == "int8"
     logits, features = reference
     quantized = int8_module(batch)
-    assert _relative(quantized, logits) < 0.1
+    assert relative_error(quantized, logits) < 0.1
     assert (quantized.argmax(1) == logits.argmax(1)).all()
     got = int8_module(batch, signature=irv2.FEATURE_VECTOR)
     cosine = (got * features).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(features, axis=1)

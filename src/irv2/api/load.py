@@ -65,9 +65,12 @@ def load(
         engine: what runs the network (``irv2.engine.ENGINES``): ``"torch"`` (the default: eager PyTorch on the
             fused network, BatchNorm folded and kernels fused, the same function as the plain network to about
             1e-6), ``"plain"`` (the unfused TF-Slim network), ``"compiled"`` (``torch.compile`` of the fused
-            network), ``"torchscript"`` (CPU: traced and run through oneDNN Graph) or ``"onnxruntime"`` (CPU,
-            float32 or int8: exported to ONNX once, cached under ``$IRV2_HOME/engines``; ``irv2[onnx]``). None
-            picks ``torch``, or ``onnxruntime`` for int8. ``module.model`` stays the plain network either way.
+            network), ``"torchscript"`` (CPU: traced and run through oneDNN Graph), ``"onnxruntime"`` (CPU,
+            float32 or int8: exported to ONNX once, cached under ``$IRV2_HOME/engines``; ``irv2[onnx]``) or
+            ``"openvino"`` (CPU, float32, bfloat16 or int8 by NNCF: converted once, cached likewise;
+            ``irv2[openvino]``). ``"auto"`` picks the fastest installed for the device and dtype
+            (``irv2.engine.catalog.AUTO_ORDER``). None picks ``torch``, or ``onnxruntime`` for int8.
+            ``module.model`` stays the plain network either way.
         calibration: for int8, the images whose activation ranges fix the quantization: an array
             ``[N, H, W, 3]`` in [0, 1] or image paths (preprocessed as the module expects), typical of the task.
         offline: never touch the network (default: the ``IRV2_OFFLINE`` environment variable).

@@ -110,9 +110,10 @@ def _load(handle: str | None, device: torch.device, dtype: str, engine: str) -> 
 
 
 def _engine_for(dtype: str, engine: str) -> str:
-    """The engine a run names, or the one engine that runs ``dtype`` when the named one cannot (int8)."""
+    """The engine a run names, or the default engine for ``dtype`` when the named one cannot run it and PyTorch
+    cannot either (int8: ``--engine torch --dtype int8`` measures ONNX Runtime's int8, as ``irv2.load`` runs it)."""
     name = ALIASES.get(engine, engine)
-    if name in ENGINES and dtype not in ENGINES[name].dtypes and len(engines_for(dtype)) == 1:
+    if name in ENGINES and dtype not in ENGINES[name].dtypes and dtype not in ENGINES[DEFAULT_ENGINE].dtypes:
         return engines_for(dtype)[0]
     return name
 

@@ -15,6 +15,7 @@ from ..api import Module, load
 from ..batch.stream import endpoint_of
 from ..engine import ENGINES, PRECISIONS, engine_names
 from ..engine.catalog import ALIASES as ENGINE_ALIASES
+from ..engine.catalog import AUTO
 from ..engine.precision import SUMMARIES, dtype_name
 from ..errors import CommandError, OptionError
 
@@ -202,10 +203,10 @@ def dtype_argument(text: str) -> str:
 
 
 def engine_argument(text: str) -> str:
-    """argparse type: an engine of ``irv2.engine.ENGINES`` or an alias (``fused``)."""
+    """argparse type: an engine of ``irv2.engine.ENGINES``, an alias (``fused``), or ``auto``."""
     name = ENGINE_ALIASES.get(text.lower(), text.lower())
-    if name not in ENGINES:
-        raise argparse.ArgumentTypeError(f"unknown engine {text!r}; use one of {', '.join(engine_names())}")
+    if name not in ENGINES and name != AUTO:
+        raise argparse.ArgumentTypeError(f"unknown engine {text!r}; use one of {', '.join(engine_names())} or auto")
     return name
 
 
@@ -216,7 +217,8 @@ def dtype_help(first: str) -> str:
 
 def engine_help(first: str) -> str:
     """``--engine``'s help: each engine and what it is, ``first`` being what happens by default."""
-    return f"what runs the network: {first}. " + "; ".join(f"{spec.name}: {spec.summary}" for spec in ENGINES.values())
+    engines = "; ".join(f"{spec.name}: {spec.summary}" for spec in ENGINES.values())
+    return f"what runs the network: {first}. {engines}; auto: the fastest of these installed for the device and dtype"
 
 
 def add_speed_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ build it. Adding an engine is adding a record; nothing else lists engine names.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..extras import require_extra
+from ..errors import MissingDependencyError
+from ..extras import missing_modules, require_extra
 from ..model import InceptionResNetV2
 from .precision import Precision
 
@@ -95,11 +97,27 @@ ENGINES: dict[str, EngineSpec] = {
             dtypes=("float32", "int8"),
             extra="onnx",
         ),
+        EngineSpec(
+            name="openvino",
+            summary="Intel OpenVINO: float32, bfloat16, or int8 quantized by NNCF on your images; converted once",
+            devices=("cpu",),
+            dtypes=("float32", "bfloat16", "int8"),
+            extra="openvino",
+        ),
     )
 }
 DEFAULT_ENGINE = "torch"
+AUTO = "auto"
+# engine="auto": the fastest engine installed, by device and precision, first installed wins. The order comes
+# from the engines measured side by side on one machine (docs/performance.md, "Which engine runs"). Elsewhere
+# (CUDA, float16, tf32) PyTorch is the only choice.
+AUTO_ORDER: dict[tuple[str, str], tuple[str, ...]] = {
+    ("cpu", "float32"): ("onnxruntime", "openvino", "torch"),
+    ("cpu", "bfloat16"): ("openvino", "torch"),
+    ("cpu", "int8"): ("openvino", "onnxruntime"),
+}
 # Earlier spellings, still understood: ``irv2 bench --engine fused`` named the default engine so.
-ALIASES = {"fused": "torch", "eager": "torch", "compile": "compiled", "ort": "onnxruntime"}
+ALIASES = {"fused": "torch", "eager": "torch", "compile": "compiled", "ort": "onnxruntime", "ov": "openvino"}
 
 
 def engine_names() -> tuple[str, ...]:
@@ -112,11 +130,38 @@ def engines_for(dtype: str) -> list[str]:
     return [spec.name for spec in ENGINES.values() if dtype in spec.dtypes]
 
 
+def auto_engine(precision: Precision, device: torch.device, *, train: bool = False) -> str:
+    """The engine ``engine="auto"`` picks: the first of :data:`AUTO_ORDER` for the device and precision whose
+    extra is installed. A faster engine that is missing is named in a one-line notice (a RuntimeWarning), and
+    the next one runs; the train graph always runs on PyTorch."""
+    order = AUTO_ORDER.get((device.type, precision.name), ())
+    if train or not order:
+        return DEFAULT_ENGINE if precision.name in ENGINES[DEFAULT_ENGINE].dtypes else engines_for(precision.name)[0]
+    missing = []
+    for name in order:
+        extra = ENGINES[name].extra
+        if extra is None or not missing_modules(extra):
+            if missing:
+                warnings.warn(
+                    f"engine='auto' runs {precision.name} on {name!r}: faster here is {missing[0][0]!r} "
+                    f"(pip install 'irv2[{missing[0][1]}]')",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            return name
+        missing.append((name, extra))
+    names = ", ".join(f"{name!r} (pip install 'irv2[{extra}]')" for name, extra in missing)
+    raise MissingDependencyError(f"{precision.name} on {device.type} needs one of the engines {names}")
+
+
 def resolve_engine(name: str | None, precision: Precision, device: torch.device, *, train: bool = False) -> EngineSpec:
-    """The engine ``name`` (None: the default for ``precision``), checked against the device, the precision and
-    the train graph; ValueError naming the engine and what it can do otherwise."""
+    """The engine ``name`` (None: the default for ``precision``; ``"auto"``: :func:`auto_engine`), checked
+    against the device, the precision and the train graph; ValueError naming the engine and what it can do
+    otherwise."""
     if name is None:
         name = DEFAULT_ENGINE if precision.name in ENGINES[DEFAULT_ENGINE].dtypes else engines_for(precision.name)[0]
+    if str(name).lower() == AUTO:
+        name = auto_engine(precision, device, train=train)
     key = ALIASES.get(str(name).lower(), str(name).lower())
     spec = ENGINES.get(key)
     if spec is None:
@@ -159,6 +204,12 @@ def _torchscript(model, precision, image_size, calibration):
     return TorchScriptEngine(model, precision)
 
 
+def _openvino(model, precision, image_size, calibration):
+    from .openvino_engine import OpenVinoEngine
+
+    return OpenVinoEngine(model, precision, calibration, image_size=image_size)
+
+
 def _onnxruntime(model, precision, image_size, calibration):
     from .onnxruntime_engine import OnnxRuntimeEngine
 
@@ -173,4 +224,5 @@ _BUILDERS: dict[str, Callable[..., Any]] = {
     "compiled": _torch(fused=True, compile=True),
     "torchscript": _torchscript,
     "onnxruntime": _onnxruntime,
+    "openvino": _openvino,
 }

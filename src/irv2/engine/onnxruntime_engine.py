@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,75 +27,30 @@ from torch import nn
 
 from .._version import __version__
 from ..atomic import atomic_path
-from ..extras import require_extra
 from ..model import InceptionResNetV2
+from .calibration import images_sha256
 from .fingerprint import model_fingerprint, weights_sha256
 from .onnx_graph import FEATURES, LOGITS
-from .precision import Precision
+from .runtime_engine import RuntimeEngine
 
 INPUT = "x"
 _CALIBRATION_BATCH = 8
 _ENGINE_FORMAT = 1  # bump when the cached graph's layout changes
 
 
-class OnnxRuntimeEngine:
-    """The inference path of an ``irv2.Module`` through ONNX Runtime (CPU).
-
-    Args:
-        model: the plain network (its current weights are followed; it is read, never changed).
-        precision: ``float32`` (exact to ~1e-6) or ``int8`` (static quantization).
-        calibration: for int8, images ``[N, H, W, 3]`` in [0, 1] whose activation ranges fix the quantization
-            (32-128 typical images of the task); ignored for float32.
-    """
+class OnnxRuntimeEngine(RuntimeEngine):
+    """The inference path of an ``irv2.Module`` through ONNX Runtime (CPU): ``float32`` (exact to ~1e-6) or
+    ``int8`` (static quantization calibrated on ``calibration``). Arguments: see :class:`RuntimeEngine`."""
 
     name = "onnxruntime"
+    runtime = "ONNX Runtime"
+    extra = "onnx"
+    dtypes = ("float32", "int8")
 
-    def __init__(
-        self,
-        model: InceptionResNetV2,
-        precision: Precision,
-        calibration: np.ndarray | None = None,
-        *,
-        image_size: tuple[int, int] = (299, 299),
-    ) -> None:
-        require_extra("onnx", "the ONNX Runtime engine")
-        if precision.name not in ("float32", "int8"):
-            raise ValueError(f"ONNX Runtime runs float32 or int8, not {precision.name}")
-        if precision.name == "int8":
-            calibration = _check_calibration(calibration, tuple(image_size))
-        self.model = model
-        self.precision = precision
-        self.calibration = calibration
-        # What the quantization was calibrated on, for records that must tell runs apart (batch jobs).
-        self.calibration_sha256 = images_sha256(calibration) if precision.name == "int8" else None
-        self.image_size = tuple(image_size)
-        self.path: Path | None = None
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self._session = None
         self._built_for: int | None = None
-
-    def place(self, device: torch.device | str, *, fold: bool = True) -> None:
-        """Keep the model in float32 on ``device`` (the graph is exported from it) and build the graph now,
-        once, so the first call is as fast as the rest."""
-        self.model.to(device=device, dtype=torch.float32).eval()
-        self.build()
-
-    def forward(self, x: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
-        """``x`` NCHW in [-1, 1] → logits, or the 1536 features if ``pre_logits`` (float32, on ``x``'s device)."""
-        batch = x.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
-        return self._run(batch, pre_logits, x.device)
-
-    def forward_images(self, images: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
-        """``images`` NCHW (or its NHWC view) in [0, 1] → as ``forward``; the same float32 operations as
-        the PyTorch engines' ``2 * x - 1``, so the same logits bit for bit.
-
-        The scaling and the layout change run in numpy on the calling thread. Done in PyTorch, they would wake
-        its OpenMP threads, which spin for a while after each operation, on the cores ONNX Runtime's run needs
-        (docs/performance.md measures what that cost at batch 1)."""
-        array = images.detach().to(device="cpu", dtype=torch.float32).numpy()
-        batch = np.empty(array.shape, np.float32)  # a new NCHW buffer: the caller's images stay as they are
-        np.multiply(array, np.float32(2), out=batch)
-        batch -= np.float32(1)
-        return self._run(batch, pre_logits, images.device)
 
     def _run(self, batch: np.ndarray, pre_logits: bool, device: torch.device) -> torch.Tensor:
         name = FEATURES if pre_logits or not self.model.num_classes else LOGITS
@@ -237,32 +191,6 @@ def _calibration_batches(images: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
         yield {INPUT: np.ascontiguousarray(2.0 * batch.transpose(0, 3, 1, 2) - 1.0, dtype=np.float32)}
 
 
-def _check_calibration(images: np.ndarray | None, image_size: tuple[int, int]) -> np.ndarray:
-    if images is None:
-        raise ValueError(
-            "int8 needs calibration images, typical of what you will classify: pass calibration= (an array "
-            "[N, H, W, 3] in [0, 1], or image paths) to irv2.load, or --calibration to the command line"
-        )
-    array = np.asarray(images, dtype=np.float32)
-    if array.ndim != 4 or array.shape[-1] != 3 or len(array) == 0:
-        raise ValueError(f"calibration images must be a batch [N, H, W, 3] with N >= 1, got {array.shape}")
-    if tuple(array.shape[1:3]) != image_size:
-        raise ValueError(
-            f"calibration images must be {image_size[0]} x {image_size[1]}, the module's input size, got "
-            f"{array.shape[1]} x {array.shape[2]}: pass image paths to have them preprocessed as the module's"
-        )
-    if array.min() < 0.0 or array.max() > 1.0:
-        raise ValueError("calibration images must have values in [0, 1], as the module's input: divide by 255")
-    if len(array) < 8:
-        warnings.warn(
-            f"int8 calibrated on {len(array)} images: activation ranges from so few images may clip yours; "
-            "32-128 typical images are better",
-            RuntimeWarning,
-            stacklevel=6,  # past the engine's constructor and builder, and irv2.load: the caller's line
-        )
-    return array
-
-
 def _cache_key(
     model: InceptionResNetV2, precision: str, calibration: np.ndarray | None, image_size: tuple[int, int]
 ) -> str:
@@ -276,12 +204,6 @@ def _cache_key(
         f"weights {weights_sha256(model)} calibration {calibrated} size {image_size[0]}x{image_size[1]}",
     )
     return hashlib.sha256("\n".join(fields).encode()).hexdigest()[:32]
-
-
-def images_sha256(images: np.ndarray) -> str:
-    """The sha256 of a calibration set (its shape and float32 values)."""
-    array = np.ascontiguousarray(images, dtype=np.float32)
-    return hashlib.sha256(f"{list(array.shape)}\n".encode() + array.tobytes()).hexdigest()
 
 
 def _device(model: nn.Module) -> torch.device:

@@ -1,0 +1,248 @@
+"""``OpenVinoEngine``: the network run by Intel's OpenVINO on the CPU, in float32, bfloat16 or int8 (NNCF).
+
+Why: on CPUs with AMX or AVX-512, OpenVINO's kernels come closer to the CPU's matrix-product ceiling than
+eager PyTorch does, above all in bfloat16 and int8 (docs/performance.md measures the engines side by side).
+irv2 keeps its exact readers, API, pipelines and server, and lets OpenVINO run the network.
+
+- float32 sets ``INFERENCE_PRECISION_HINT`` to f32 explicitly: on AMX CPUs OpenVINO would otherwise run
+  bfloat16 and be silently inexact.
+- bfloat16 is the same float32 model compiled with the bf16 hint (rounding happens inside OpenVINO).
+- int8 is NNCF's post-training quantization calibrated on the user's images (``calibration=``), with its
+  accurate settings (bias correction on every layer, up to 300 calibration images) and the classifier kept in
+  float.
+
+The converted model (OpenVINO IR: ``model.xml`` + ``model.bin``) is cached per weights, int8 calibration set,
+input size and library versions as a folder ``$IRV2_HOME/engines/<key>.<float|int8>.openvino`` with the
+files' sha256 beside them. It is written under a lock into a scratch folder and renamed into place; on
+opening, a folder whose files do not match their digests (or that OpenVINO cannot read) is removed and
+rebuilt, never trusted. Like every engine it follows ``module.model``: changed weights are converted again at
+the next call. Needs the ``openvino`` extra (openvino; nncf for int8).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._version import __version__
+from ..errors import MissingDependencyError
+from ..model import InceptionResNetV2
+from .calibration import images_sha256
+from .fingerprint import model_fingerprint, weights_sha256
+from .onnx_graph import FEATURES, LOGITS, NetworkOutputs
+from .precision import Precision
+from .runtime_engine import RuntimeEngine
+
+INPUT = "x"
+_FORMAT = 1  # bump when the cached folder's layout changes
+_CHECKSUMS = "sha256.json"
+_FILES = ("model.xml", "model.bin")
+# NNCF's accurate settings: this many calibration images at most (its default subset), every bias corrected.
+_MAX_CALIBRATION_IMAGES = 300
+_HINTS = {"float32": "f32", "bfloat16": "bf16"}
+
+
+class OpenVinoEngine(RuntimeEngine):
+    """The inference path of an ``irv2.Module`` through OpenVINO (CPU): ``float32`` (exact to ~1e-6),
+    ``bfloat16`` or ``int8`` (NNCF, calibrated on ``calibration``). Arguments: see :class:`RuntimeEngine`."""
+
+    name = "openvino"
+    runtime = "OpenVINO"
+    extra = "openvino"
+    dtypes = ("float32", "bfloat16", "int8")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._compiled = None
+        self._built_for: int | None = None
+        # An infer request is not thread-safe: one per thread (the server runs inference on several threads).
+        self._requests = threading.local()
+
+    def _require(self, precision: Precision) -> None:
+        if precision.name == "int8" and importlib.util.find_spec("nncf") is None:
+            raise MissingDependencyError("int8 on the OpenVINO engine needs nncf: pip install 'irv2[openvino]'")
+
+    def _run(self, batch: np.ndarray, pre_logits: bool, device: torch.device) -> torch.Tensor:
+        compiled = self.compiled
+        request = getattr(self._requests, "request", None)
+        if request is None or getattr(self._requests, "compiled", None) is not compiled:
+            request = compiled.create_infer_request()
+            self._requests.request, self._requests.compiled = request, compiled
+        name = FEATURES if pre_logits or not self.model.num_classes else LOGITS
+        results = request.infer({INPUT: np.ascontiguousarray(batch)})
+        # The request reuses its output memory on the next call: copy.
+        out = np.array(results[compiled.output(name)], dtype=np.float32, copy=True)
+        return torch.from_numpy(out).to(device)
+
+    def build(self) -> Path:
+        self.compiled  # noqa: B018 (the property builds)
+        return self.path
+
+    @property
+    def compiled(self) -> Any:
+        """The compiled model for the model's current weights (built or re-opened when they change)."""
+        fingerprint = model_fingerprint(self.model)
+        if self._compiled is None or self._built_for != fingerprint:
+            self.path = cached_ir(self.model, self.precision.name, self.calibration, self.image_size)
+            self._compiled = _compile(self.path, self.precision.name)
+            self._built_for = fingerprint
+        return self._compiled
+
+
+def _compile(folder: Path, precision: str) -> Any:
+    """The IR in ``folder`` compiled for the CPU: one stream on every core PyTorch uses (the LATENCY hint: a
+    single synchronous call gets the whole CPU), in ``precision`` (int8 models keep OpenVINO's own choice for
+    their float parts)."""
+    import openvino as ov
+
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": torch.get_num_threads()}
+    if precision in _HINTS:
+        config["INFERENCE_PRECISION_HINT"] = _HINTS[precision]
+    core = ov.Core()
+    return core.compile_model(core.read_model(str(folder / "model.xml")), "CPU", config)
+
+
+def cached_ir(
+    model: InceptionResNetV2, precision: str, calibration: np.ndarray | None, image_size: tuple[int, int]
+) -> Path:
+    """The cached IR folder for ``model`` (converted, and quantized for int8, first if missing or damaged)."""
+    from ..hub import FileLock
+    from ..hub.cache import irv2_home
+
+    folder = irv2_home() / "engines"
+    folder.mkdir(parents=True, exist_ok=True)
+    kind = "int8" if precision == "int8" else "float"  # float32 and bfloat16 compile the same IR
+    path = folder / f"{_cache_key(model, kind, calibration, image_size)}.{kind}.openvino"
+    with FileLock(path):
+        if path.is_dir():
+            problem = _damage(path)
+            if problem is None:
+                return path
+            warnings.warn(
+                f"{path}: damaged cached OpenVINO model ({problem}); converting it again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            shutil.rmtree(path)
+        scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
+        try:
+            ir = scratch / "ir"
+            _write_ir(model, ir, kind, calibration, image_size)
+            os.replace(ir, path)  # a folder appears whole under its final name, or not at all
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return path
+
+
+def _damage(path: Path) -> str | None:
+    """What is wrong with a cached IR folder (a missing file, a digest that does not match), or None."""
+    try:
+        expected = json.loads((path / _CHECKSUMS).read_text())
+    except (OSError, ValueError):
+        return f"no readable {_CHECKSUMS}"
+    for name in _FILES:
+        if not (path / name).is_file():
+            return f"{name} is missing"
+        if _sha256(path / name) != expected.get(name):
+            return f"{name} does not match its sha256"
+    return None
+
+
+def _write_ir(
+    model: InceptionResNetV2, folder: Path, kind: str, calibration: np.ndarray | None, image_size: tuple[int, int]
+) -> None:
+    import openvino as ov
+
+    ir = convert(model, image_size)
+    if kind == "int8":
+        ir = _quantize(ir, calibration)
+    folder.mkdir()
+    ov.save_model(ir, str(folder / "model.xml"), compress_to_fp16=False)
+    checksums = {name: _sha256(folder / name) for name in _FILES}
+    (folder / _CHECKSUMS).write_text(json.dumps(checksums, indent=1) + "\n")
+
+
+def convert(model: InceptionResNetV2, image_size: tuple[int, int]) -> Any:
+    """``model`` as an OpenVINO model: input ``x`` NCHW in [-1, 1] with any batch, outputs ``logits`` (with a
+    classifier) and ``features``, in float32."""
+    import copy
+
+    import openvino as ov
+
+    if model.training or next(model.parameters()).dtype != torch.float32 or _device(model).type != "cpu":
+        model = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
+    wrapper = NetworkOutputs(model).eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        # Tracing warns about the network's input checks (Python ifs on shapes): true, and harmless here.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        ir = ov.convert_model(wrapper, example_input=torch.zeros(2, 3, *image_size), input=[(-1, 3, *image_size)])
+    ir.inputs[0].get_tensor().set_names({INPUT})
+    for output, name in zip(ir.outputs, wrapper.output_names, strict=True):
+        output.get_tensor().set_names({name})
+    return ir
+
+
+def _quantize(ir: Any, calibration: np.ndarray) -> Any:
+    """NNCF's post-training int8 quantization with its accurate settings; the classifier (the one MatMul)
+    stays float: 0.01% of the work, and the logits keep their resolution."""
+    import nncf
+
+    # NNCF logs its steps and draws progress bars on stdout, which may be a pipe holding the CLI's results.
+    nncf.set_log_level(logging.ERROR)
+    images = calibration[:_MAX_CALIBRATION_IMAGES]
+    dataset = nncf.Dataset(
+        [np.ascontiguousarray(2.0 * image.transpose(2, 0, 1)[None] - 1.0, dtype=np.float32) for image in images]
+    )
+    with contextlib.redirect_stdout(io.StringIO()):
+        return nncf.quantize(
+            ir,
+            dataset,
+            preset=nncf.QuantizationPreset.MIXED,
+            subset_size=len(images),
+            fast_bias_correction=False,
+            ignored_scope=nncf.IgnoredScope(types=["MatMul"], validate=False),
+        )
+
+
+def _cache_key(model: InceptionResNetV2, kind: str, calibration: np.ndarray | None, image_size: tuple[int, int]) -> str:
+    """Digest of everything the cached IR depends on: weights, int8 calibration, input size, library versions."""
+    import openvino as ov
+
+    nncf = "-"
+    calibrated = "-"
+    if kind == "int8":
+        import nncf as nncf_module
+
+        nncf = nncf_module.__version__
+        calibrated = images_sha256(calibration[:_MAX_CALIBRATION_IMAGES])
+    fields = (
+        f"{_FORMAT} irv2 {__version__} torch {torch.__version__} openvino {ov.get_version()} nncf {nncf} {kind}",
+        f"weights {weights_sha256(model)} calibration {calibrated} size {image_size[0]}x{image_size[1]}",
+    )
+    return hashlib.sha256("\n".join(fields).encode()).hexdigest()[:32]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
