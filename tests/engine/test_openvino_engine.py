@@ -7,6 +7,7 @@ statistics measured on real photos; each is built once per module into a tempora
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 
@@ -176,3 +177,12 @@ def test_refusals(weights_dir):
         irv2.load(weights_dir, engine="openvino", device="cuda")
     with pytest.raises(ValueError, match="int8 needs calibration images"):
         irv2.load(weights_dir, engine="openvino", dtype="int8")
+
+
+def test_auto_int8_without_nncf_falls_back_to_onnxruntime(monkeypatch, recwarn):
+    _installed(monkeypatch, "onnx", "openvino")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "nncf" else real(name, *args))
+    assert catalog.auto_engine(Precision("int8", torch.float32), torch.device("cpu")) == "onnxruntime"
+    assert catalog.auto_engine(Precision("bfloat16", torch.float32), torch.device("cpu")) == "openvino"
+    assert any("faster here is 'openvino'" in str(w.message) for w in recwarn)

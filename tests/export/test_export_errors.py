@@ -68,7 +68,7 @@ def test_cli_bad_format_is_a_usage_error(capsys, tmp_path):
     status, out, err = _cli(capsys, "-o", tmp_path / "model.bin")
     assert (status, out) == (2, "")
     assert err == f"irv2: error: {tmp_path / 'model.bin'}: cannot tell the format from the name; choose one of " \
-        "onnx, torchscript, savedmodel\n"  # fmt: skip
+        "onnx, torchscript, savedmodel, openvino\n"  # fmt: skip
 
 
 def test_cli_refuses_to_overwrite_without_force(capsys, tmp_path, weights_dir):
@@ -139,4 +139,4 @@ def test_cli_help_lists_the_formats(capsys):
         main(["export", "--help"])
     assert exit_info.value.code == 0
     help_text = capsys.readouterr().out
-    assert "{onnx,torchscript,savedmodel}" in help_text and "--dynamic-size" in help_text
+    assert "{onnx,torchscript,savedmodel,openvino}" in help_text and "--dynamic-size" in help_text

@@ -1,4 +1,5 @@
-"""``irv2 export --weights HANDLE --format onnx|torchscript|savedmodel -o OUT``: one call to ``irv2.export``."""
+"""``irv2 export --weights HANDLE --format onnx|torchscript|savedmodel|openvino -o OUT``: one call to
+``irv2.export``."""
 
 from __future__ import annotations
 
@@ -39,10 +40,14 @@ def _formats_text() -> str:
     return "\n".join(lines)
 
 
+def _folder_formats() -> list[str]:
+    return [spec.title for spec in FORMATS_TABLE.values() if spec.folder is not None]
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
-        help="export weights to ONNX, TorchScript or a TensorFlow SavedModel",
+        help="export weights to ONNX, TorchScript, a TensorFlow SavedModel or OpenVINO IR",
         description=DESCRIPTION.format(formats=_formats_text()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -62,14 +67,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         + ", ".join(f"{s} {spec.name}" for spec in FORMATS_TABLE.values() for s in spec.suffixes)
         + ")",
     )
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the file (or SavedModel folder) to write")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="the file (or folder: " + ", ".join(_folder_formats()) + ") to write",
+    )
     parser.add_argument(
         "--dynamic-size",
         action="store_true",
-        help="let height and width vary too (each at least 75), not only the batch (onnx, savedmodel; "
-        "torchscript always does)",
+        help="let height and width vary too (each at least 75), not only the batch ("
+        + ", ".join(spec.name for spec in FORMATS_TABLE.values() if not spec.any_size)
+        + "; "
+        + ", ".join(spec.name for spec in FORMATS_TABLE.values() if spec.any_size)
+        + " always does)",
     )
-    parser.add_argument("--force", action="store_true", help="replace OUT if it exists (a file, or a SavedModel)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace OUT if it exists (a file, or a folder of the same format: " + ", ".join(_folder_formats()) + ")",
+    )
     parser.add_argument(
         "--no-verify",
         action="store_true",

@@ -1,7 +1,8 @@
 """``irv2 download``, ``irv2 info`` and ``irv2 convert``: fetching, describing and converting weights.
 
 ``download`` and ``info`` call the weights hub (``irv2.hub``), imported only when they run, so the other
-subcommands work without it.
+subcommands work without it. ``irv2 info --engines`` describes this machine instead: which engines are
+installed, and which one ``engine="auto"`` runs for each precision here.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from typing import Any
 
+import torch
+
 from ..api import load, save
-from ..errors import CommandError
+from ..engine import catalog
+from ..engine.precision import PRECISIONS, cpu_has_fast_bfloat16, resolve_precision
+from ..errors import CommandError, MissingDependencyError
 from ..weights.native import is_native_module
 
 
@@ -33,11 +39,18 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
     info = subparsers.add_parser(
         "info",
-        help="describe weights: source, checksum, classes, cache path, size",
+        help="describe weights (source, checksum, classes, cache path, size), or with --engines this machine's engines",
         description="Describe a registered weights source (default: the default weights) and its cached copy, "
-        "without touching the network; or, for a local weights file or folder, what irv2.load makes of it.",
+        "without touching the network; or, for a local weights file or folder, what irv2.load makes of it. "
+        "With --engines: the engines (--engine NAME), whether each is installed here (else the pip extra that "
+        "adds it), their devices and dtypes, and which engine --engine auto runs for each dtype on this machine.",
     )
     info.add_argument("handle", nargs="?", metavar="HANDLE", help="registered name, alias, URL or a local path")
+    info.add_argument(
+        "--engines",
+        action="store_true",
+        help="describe the engines on this machine instead of weights (loads no weights)",
+    )
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     info.set_defaults(run=run_info)
 
@@ -65,6 +78,12 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    if args.engines:
+        if args.handle is not None:
+            raise CommandError("--engines describes this machine, not weights: give it no HANDLE", status=2)
+        description = _describe_engines()
+        print(json.dumps(description, indent=2) if args.json else _engines_as_text(description))
+        return 0
     if args.handle is not None and os.path.exists(args.handle):
         description = _describe_local(args.handle)
     else:
@@ -142,3 +161,79 @@ def _format_value(key: str, value: Any) -> list[str]:
     if isinstance(value, dict):
         return [json.dumps(value, default=str)]
     return [str(value)]
+
+
+def _describe_engines() -> dict[str, Any]:
+    """The engines of :data:`irv2.engine.catalog.ENGINES`, each installed or not here, and, for every device
+    here and every precision it runs, the engine ``engine="auto"`` picks (with its notice, if it gives one)."""
+    engines = {}
+    for spec in catalog.ENGINES.values():
+        # The check auto_engine makes, so that the table and the choices below cannot disagree.
+        missing = catalog.missing_modules(spec.extra) if spec.extra else []
+        engines[spec.name] = {
+            "installed": not missing,
+            "extra": spec.extra,
+            "missing": missing,
+            "devices": list(spec.devices),
+            "dtypes": list(spec.dtypes),
+            "summary": spec.summary,
+        }
+    auto: dict[str, dict[str, Any]] = {}
+    for device in _devices():
+        auto[device.type] = {}
+        for name in PRECISIONS:
+            try:
+                precision = resolve_precision(name, device)
+            except ValueError:  # not a precision for this device (float16 on a CPU, int8 on a GPU)
+                continue
+            choice: dict[str, Any] = {"engine": None, "note": None}
+            with warnings.catch_warnings(record=True) as caught:
+                # auto_engine names a faster engine that is missing in a warning: kept here as the row's note.
+                warnings.simplefilter("always")
+                try:
+                    choice["engine"] = catalog.auto_engine(precision, device)
+                except MissingDependencyError as exc:
+                    choice["note"] = str(exc)
+            notes = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+            if notes:
+                choice["note"] = notes[0]
+            auto[device.type][name] = choice
+    return {"engines": engines, "auto": auto, "cpu_fast_bfloat16": cpu_has_fast_bfloat16()}
+
+
+def _devices() -> list[torch.device]:
+    """The device types this machine has: the CPU, and CUDA or MPS when PyTorch can use them."""
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    if torch.backends.mps.is_available():
+        devices.append(torch.device("mps"))
+    return devices
+
+
+def _engines_as_text(description: dict[str, Any]) -> str:
+    engines = description["engines"]
+    rows = [("engine", "installed", "devices", "dtypes")]
+    for name, engine in engines.items():
+        installed = "yes" if engine["installed"] else f"no: pip install 'irv2[{engine['extra']}]'"
+        rows.append((name, installed, ", ".join(engine["devices"]), ", ".join(engine["dtypes"])))
+    lines = ["engines (--engine NAME; engine=NAME in irv2.load):", *_table(rows)]
+    lines += ["", 'what --engine auto (engine="auto") runs on this machine:']
+    choices = [("device", "dtype", "engine")]
+    notes = []
+    for device, dtypes in description["auto"].items():
+        for dtype, choice in dtypes.items():
+            choices.append((device, dtype, choice["engine"] or "none installed"))
+            if choice["note"]:
+                notes.append(f"note: {device} {dtype}: {choice['note']}")
+    lines += _table(choices)
+    if "cpu" in description["auto"] and not description["cpu_fast_bfloat16"]:
+        notes.append("note: this CPU has no AVX512-BF16 or AMX: bfloat16 is emulated, slower than float32")
+    return "\n".join(lines + notes)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as aligned columns, two spaces apart and indented by two, the first row a header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    padded = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    return [f"  {line}".rstrip() for line in padded]

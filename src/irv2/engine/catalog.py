@@ -7,6 +7,7 @@ build it. Adding an engine is adding a record; nothing else lists engine names.
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class EngineSpec:
         dtypes: the precisions it runs (names from :data:`irv2.engine.precision.PRECISIONS`).
         extra: the pip extra it needs (``pip install 'irv2[onnx]'``), or None.
         trains: whether TF-Hub's ``{"train"}`` graph can run on it (only eager PyTorch has gradients).
+        needs: modules a precision needs beyond the extra's (OpenVINO's int8 needs nncf); same extra.
     """
 
     name: str
@@ -40,6 +42,13 @@ class EngineSpec:
     dtypes: tuple[str, ...]
     extra: str | None = None
     trains: bool = False
+    needs: tuple[tuple[str, str], ...] = ()  # (dtype, module)
+
+    def installed(self, dtype: str) -> bool:
+        """Whether everything running ``dtype`` on this engine needs can be imported here."""
+        if self.extra is not None and missing_modules(self.extra):
+            return False
+        return all(importlib.util.find_spec(module) is not None for needed, module in self.needs if needed == dtype)
 
     def check(self, precision: Precision, device: torch.device, *, train: bool = False) -> None:
         """Raise ValueError saying why this engine cannot run ``precision`` on ``device`` (or train)."""
@@ -103,6 +112,7 @@ ENGINES: dict[str, EngineSpec] = {
             devices=("cpu",),
             dtypes=("float32", "bfloat16", "int8"),
             extra="openvino",
+            needs=(("int8", "nncf"),),
         ),
     )
 }
@@ -140,7 +150,7 @@ def auto_engine(precision: Precision, device: torch.device, *, train: bool = Fal
     missing = []
     for name in order:
         extra = ENGINES[name].extra
-        if extra is None or not missing_modules(extra):
+        if ENGINES[name].installed(precision.name):
             if missing:
                 warnings.warn(
                     f"engine='auto' runs {precision.name} on {name!r}: faster here is {missing[0][0]!r} "

@@ -1,10 +1,11 @@
-"""``irv2.export``: write a module as ONNX, TorchScript or a TensorFlow SavedModel, checked against irv2.
+"""``irv2.export``: write a module as ONNX, TorchScript, a TensorFlow SavedModel or OpenVINO IR, checked
+against irv2.
 
 Every format keeps TF-Hub's interface: ``images`` float32 ``[B, H, W, 3]`` (channel last, the module's size:
 299 x 299 for the TF-Hub weights) with values in [0, 1] in; ``logits`` ``[B, num_classes]`` and ``features``
 ``[B, 1536]`` out. An export is written next to
 its destination under a temporary name, read back with the format's own runtime (onnxruntime,
-``torch.jit.load``, ``tf.saved_model.load``), compared with irv2 on real photos, and only then renamed into
+``torch.jit.load``, ``tf.saved_model.load``, OpenVINO), compared with irv2 on real photos, and only then renamed into
 place: a failed or inexact export never leaves a file behind.
 """
 
@@ -36,8 +37,8 @@ class ExportResult:
     """What ``export`` wrote. ``os.fspath(result)`` is the path.
 
     Attributes:
-        path: the file (ONNX, TorchScript) or folder (SavedModel) written.
-        format: ``onnx``, ``torchscript`` or ``savedmodel``.
+        path: the file (ONNX, TorchScript) or folder (SavedModel, OpenVINO IR) written.
+        format: ``onnx``, ``torchscript``, ``savedmodel`` or ``openvino``.
         errors: per output (``logits``, ``features``), the largest ``max |export - irv2| / max |irv2|`` over
             the check batches, as the format's runtime computed it; empty when ``verify=False``.
     """
@@ -69,12 +70,15 @@ def export(
     Args:
         module: a loaded ``irv2.Module`` (exported in eval mode, float32, on CPU; the caller's module is not
             changed), or a handle for ``irv2.load`` (None: the default TF-Hub weights).
-        path: the ``.onnx`` file, TorchScript ``.pt`` file or SavedModel folder to write.
-        format: ``onnx`` (needs ``irv2[onnx]``), ``torchscript``, or ``savedmodel`` (needs
-            ``irv2[tensorflow]``); None infers it from a ``.onnx`` or ``.pt`` suffix.
-        dynamic_size: also let height and width vary (each at least 75) in ONNX and the SavedModel;
-            TorchScript always accepts any size.
-        overwrite: replace an existing file of the same kind (or SavedModel folder); otherwise refuse.
+        path: the ``.onnx`` file, TorchScript ``.pt`` file, SavedModel folder or OpenVINO IR folder
+            (``model.xml`` and ``model.bin``) to write.
+        format: ``onnx`` (needs ``irv2[onnx]``), ``torchscript``, ``savedmodel`` (needs
+            ``irv2[tensorflow]``) or ``openvino`` (needs ``irv2[openvino]``); None infers it from a ``.onnx``
+            or ``.pt`` suffix.
+        dynamic_size: also let height and width vary (each at least 75) in ONNX, the SavedModel and
+            OpenVINO IR; TorchScript always accepts any size.
+        overwrite: replace an existing file of the same kind (or folder of the same format: a SavedModel, an
+            OpenVINO IR); otherwise refuse.
         verify: read the export back with its runtime and require every output within ``TOLERANCE``
             (1e-4, relative to the output's largest magnitude) of irv2 on the bundled photo, at batch
             sizes 2 and 1, and at 263 x 320 where the size is free (``dynamic_size``, TorchScript).
@@ -99,7 +103,7 @@ def export(
             errors = _verify(wrapper, scratch, spec, images) if verify else {}
     except Exception as exc:
         if not isinstance(exc, (Irv2Error, OSError)):
-            # An exporter or runtime failure (torch.export, onnxruntime, TensorFlow): one line for the user,
+            # An exporter or runtime failure (torch.export, onnxruntime, TensorFlow, OpenVINO): one line for the user,
             # the original exception chained for whoever debugs it.
             lines = str(exc).strip().splitlines()
             detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
@@ -131,9 +135,10 @@ def check_export(path: str | os.PathLike[str], *, format: str | None = None, ove
     if target.exists() or target.is_symlink():
         if not overwrite:
             raise OutputExistsError(f"{target}: already exists; pass --force (overwrite=True) to replace it")
-        if spec.folder:
-            if not target.is_dir() or (any(target.iterdir()) and not (target / "saved_model.pb").is_file()):
-                raise OutputExistsError(f"{target}: exists and is not a SavedModel folder; not replacing it")
+        if spec.folder is not None:
+            if not target.is_dir() or (any(target.iterdir()) and not (target / spec.folder).is_file()):
+                article = "an" if spec.title[0] in "AEIOU" else "a"
+                raise OutputExistsError(f"{target}: exists and is not {article} {spec.title} folder; not replacing it")
         elif not target.is_file():
             raise OutputExistsError(f"{target}: exists and is not a file; not replacing it with a {format} file")
     return format

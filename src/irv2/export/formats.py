@@ -1,7 +1,7 @@
-"""The export formats, as one table: each format's name, file suffixes, pip extra, writer and reader.
+"""The export formats, as one table: each format's name, file suffixes or folder, pip extra, writer and reader.
 
 ``irv2.export`` and ``irv2 export`` know formats only through this table; adding a format is adding a record.
-Writers and readers import their runtimes (onnx, TensorFlow) only when called.
+Writers and readers import their runtimes (onnx, TensorFlow, OpenVINO) only when called.
 """
 
 from __future__ import annotations
@@ -29,19 +29,22 @@ class ExportFormat:
 
     Attributes:
         name: what users write (``format="onnx"``, ``--format onnx``).
+        title: its name in messages (``SavedModel``).
         summary: one line for help texts.
         suffixes: the file names that imply it (``.onnx``); empty for a folder format named explicitly.
         extra: the pip extra it needs (``pip install 'irv2[onnx]'``), or None.
-        folder: whether the export is a folder (SavedModel) rather than one file.
+        folder: for a folder format, the file every export of it holds (``saved_model.pb``), by which
+            ``overwrite`` tells a folder it may replace; None for a one-file format.
         any_size: whether every export of it takes any image size, ``dynamic_size`` or not (TorchScript).
         write, read: see :data:`Writer` and :data:`Reader`.
     """
 
     name: str
+    title: str
     summary: str
     suffixes: tuple[str, ...]
     extra: str | None
-    folder: bool
+    folder: str | None
     any_size: bool
     write: Writer
     read: Reader
@@ -93,39 +96,66 @@ def _read_savedmodel(path: Path, images: np.ndarray, wrapper: ExportWrapper) -> 
     return run_savedmodel(path, images)
 
 
+def _write_openvino(wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict) -> None:
+    from .openvino import write_openvino
+
+    write_openvino(wrapper, path, image_size=module.expected_image_size, dynamic_size=dynamic_size, metadata=metadata)
+
+
+def _read_openvino(path: Path, images: np.ndarray, wrapper: ExportWrapper) -> dict[str, np.ndarray]:
+    from .openvino import run_openvino
+
+    return run_openvino(path, images)
+
+
 FORMATS_TABLE: dict[str, ExportFormat] = {
     spec.name: spec
     for spec in (
         ExportFormat(
             "onnx",
+            "ONNX",
             "one .onnx file, checked with onnxruntime; labels and preprocessing in its metadata_props",
             (".onnx",),
             "onnx",
-            folder=False,
+            folder=None,
             any_size=False,
             write=_write_onnx,
             read=_read_onnx,
         ),
         ExportFormat(
             "torchscript",
+            "TorchScript",
             "one .pt file for torch.jit.load (Python) or libtorch (C++); any image size",
             (".pt", ".ts"),
             None,
-            folder=False,
+            folder=None,
             any_size=True,
             write=_write_torchscript,
             read=_read_torchscript,
         ),
         ExportFormat(
             "savedmodel",
+            "SavedModel",
             "a TensorFlow 2 SavedModel folder for tf.saved_model.load and hub.KerasLayer, signatures "
             "serving_default, image_classification and image_feature_vector",
             (),
             "tensorflow",
-            folder=True,
+            folder="saved_model.pb",
             any_size=False,
             write=_write_savedmodel,
             read=_read_savedmodel,
+        ),
+        ExportFormat(
+            "openvino",
+            "OpenVINO IR",
+            "an OpenVINO IR folder (model.xml, model.bin; a model version for OpenVINO Model Server), checked "
+            "with OpenVINO in float32; labels and preprocessing in its rt_info",
+            (),
+            "openvino",
+            folder="model.xml",
+            any_size=False,
+            write=_write_openvino,
+            read=_read_openvino,
         ),
     )
 }
