@@ -3,11 +3,14 @@
     .venv/bin/python benchmarks/peers.py [--timm-python PATH] [--batch-sizes 1,8,32] [--seconds 4] [--rounds 2]
 
 irv2 runs as its users run it: the default fused PyTorch engine and the TorchScript (oneDNN Graph) engine in
-float32 and bfloat16, the plain network, and the ONNX Runtime engine in float32 and int8 (calibrated on eight
-other photos).
-Peers: timm (eager channels-last, and torch.compile), Keras on TensorFlow, ONNX Runtime, OpenVINO (fp32 and
-bf16). Every engine gets the same full-size weights (seeded, BatchNorm calibrated on real photos), runs in a
-fresh process of its own (benchmarks/peer_engines.py), is timed on the same random batches after a warm-up,
+float32 and bfloat16, the plain network, the ONNX Runtime engine in float32 and int8, the OpenVINO engine in
+float32, bfloat16 and int8 (NNCF), and engine="auto" in each (int8 calibrated on eight other photos).
+Peers: timm (eager channels-last, and torch.compile), Keras on TensorFlow, ONNX Runtime, OpenVINO (fp32,
+bf16, and int8 quantized with NNCF's defaults on the same eight photos). Each engine is also shown as a share
+of this CPU's ceiling in its precision (benchmarks/ceiling.py: a large matrix product's rate divided by the
+network's GFLOP per image; int8's product is torch._int_mm's, which may sit below the CPU's int8 peak).
+Every engine gets the same full-size weights (seeded, BatchNorm calibrated on real photos), runs in a fresh
+process of its own (benchmarks/peer_engines.py), is timed on the same random batches after a warm-up,
 and its logits on four photos are compared with irv2's exact float32 logits. Dev extras: pip install timm
 onnxruntime openvino tensorflow-cpu keras scikit-image (timm needs torchvision, which does not import beside
 the CPU torch 2.13 build; give --timm-python an interpreter whose torch has a matching torchvision).
@@ -43,6 +46,12 @@ RUNS = [
     ("irv2-plain", "float32"),
     ("irv2-onnxruntime", "float32"),
     ("irv2-int8", "int8"),
+    ("irv2-openvino", "float32"),
+    ("irv2-openvino", "bfloat16"),
+    ("irv2-openvino", "int8"),
+    ("irv2-auto", "float32"),
+    ("irv2-auto", "bfloat16"),
+    ("irv2-auto", "int8"),
     ("timm", "float32"),
     ("timm", "bfloat16"),
     ("timm-compiled", "float32"),
@@ -50,6 +59,7 @@ RUNS = [
     ("onnxruntime", "float32"),
     ("openvino", "float32"),
     ("openvino", "bfloat16"),
+    ("openvino", "int8"),
 ]
 
 
@@ -108,7 +118,8 @@ def run_engine(python: str, engine: str, dtype: str, workdir: Path, batch_sizes:
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
     if done.returncode != 0:
         return {"engine": engine, "dtype": dtype, "error": (done.stderr.strip().splitlines() or ["?"])[-1]}
-    return json.loads(done.stdout)
+    # The result is the last line; a library may have printed its own lines before it (NNCF's progress).
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -121,10 +132,12 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path, help="write all figures here as JSON")
     args = parser.parse_args()
     import torch
+    from ceiling import ceilings
 
     from irv2.bench import machine_info
 
     runs = [r for r in RUNS if not args.only or r[0] in args.only.split(",")]
+    limits = ceilings()  # measured before any engine runs, on a quiet machine
     rounds: dict[tuple[str, str], list[dict]] = {run: [] for run in runs}
     with tempfile.TemporaryDirectory(prefix="irv2-peers-") as tmp:
         workdir = Path(tmp)
@@ -141,6 +154,7 @@ def main() -> None:
         "machine": machine_info(torch.device("cpu")),
         "batch_sizes": args.batch_sizes,
         "rounds": args.rounds,
+        "ceiling": limits,
         "results": [fastest_round(rounds[run]) for run in runs],
     }
     print(format_table(report))
@@ -190,10 +204,14 @@ def format_table(report: dict) -> str:
     ov_bf16 = next(
         (_best(r) for r in results if (r["engine"], r["dtype"]) == ("openvino", "bfloat16") and "results" in r), None
     )
+    ceiling = report.get("ceiling", {}).get("images_per_s", {})
+    rates = report.get("ceiling", {}).get("gemm_gflops", {})
     lines = [
         f"{report['machine']['cpu']}, {report['machine']['cores']} cores; batch sizes {report['batch_sizes']}",
+        "ceiling (a large matrix product / {:.1f} GFLOP per image): ".format(report["ceiling"]["gflop_per_image"])
+        + ", ".join(f"{d} {rates[d]:.0f} GFLOP/s = {ceiling[d]:.1f} img/s" for d in ceiling if ceiling[d]),
         f"{'engine':<58} {'best img/s':>10} {'(batch)':>7} {'b1 ms':>8} {'logit err':>10} {'top-1':>6}"
-        f" {'x best fp32 peer':>16} {'x OV bf16':>9}",
+        f" {'x best fp32 peer':>16} {'x OV bf16':>9} {'of ceiling':>10}",
     ]
     for r in results:
         if "error" in r:
@@ -206,9 +224,11 @@ def format_table(report: dict) -> str:
         top1 = (logits.argmax(1) == reference.argmax(1)).mean() if reference is not None else float("nan")
         vs_peer = best_row["images_per_s"] / best_fp32_peer if best_fp32_peer else float("nan")
         vs_ov = best_row["images_per_s"] / ov_bf16 if ov_bf16 else float("nan")
+        limit = ceiling.get(r["dtype"])
+        share = f"{best_row['images_per_s'] / limit:>10.0%}" if limit else f"{'-':>10}"
         lines.append(
             f"{r['description']:<58} {best_row['images_per_s']:>10.2f} {best_row['batch_size']:>7} {b1:>8.1f} "
-            f"{error:>10.1e} {top1:>6.0%} {vs_peer:>16.2f} {vs_ov:>9.2f}"
+            f"{error:>10.1e} {top1:>6.0%} {vs_peer:>16.2f} {vs_ov:>9.2f} {share}"
         )
     return "\n".join(lines)
 
