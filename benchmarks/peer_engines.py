@@ -171,7 +171,6 @@ def main() -> None:
         "irv2-compiled": lambda: irv2_engine(args.workdir, args.dtype, "compiled"),
         "irv2-torchscript": lambda: irv2_engine(args.workdir, args.dtype, "torchscript"),
         "irv2-onnxruntime": lambda: irv2_engine(args.workdir, args.dtype, "onnxruntime"),
-        "irv2-int8": lambda: irv2_engine(args.workdir, args.dtype, "onnxruntime"),
         "irv2-openvino": lambda: irv2_engine(args.workdir, args.dtype, "openvino"),
         "irv2-auto": lambda: irv2_engine(args.workdir, args.dtype, "auto"),
         "timm": lambda: timm_engine(args.workdir, args.dtype),

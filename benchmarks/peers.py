@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/peers.py [--timm-python PATH] [--batch-sizes 1,8,32] [--seconds 4] [--rounds 2]
 
 irv2 runs as its users run it: the default fused PyTorch engine and the TorchScript (oneDNN Graph) engine in
-float32 and bfloat16, the plain network, the ONNX Runtime engine in float32 and int8, the OpenVINO engine in
+float32 and bfloat16, the plain network, the ONNX Runtime engine in float32, the OpenVINO engine in
 float32, bfloat16 and int8 (NNCF), and engine="auto" in each (int8 calibrated on eight other photos).
 Peers: timm (eager channels-last, and torch.compile), Keras on TensorFlow, ONNX Runtime, OpenVINO (fp32,
 bf16, and int8 quantized with NNCF's defaults on the same eight photos). Each engine is also shown as a share
@@ -45,7 +45,6 @@ RUNS = [
     ("irv2-torchscript", "bfloat16"),
     ("irv2-plain", "float32"),
     ("irv2-onnxruntime", "float32"),
-    ("irv2-int8", "int8"),
     ("irv2-openvino", "float32"),
     ("irv2-openvino", "bfloat16"),
     ("irv2-openvino", "int8"),

@@ -15,6 +15,18 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The suite pins eager PyTorch for every load that names no engine, here and in every irv2 process it starts:
+# left to "auto", each new set of weights would first be converted for ONNX Runtime or OpenVINO (seconds to
+# minutes per test). Tests of the engines name them; tests of the automatic choice unset this variable.
+os.environ["IRV2_ENGINE"] = "torch"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engine_notices():
+    """Each test sees the automatic choice's once-per-process notices afresh."""
+    from irv2.engine import catalog
+
+    catalog._noticed.clear()
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")
 

@@ -163,7 +163,7 @@ def test_engine_and_dtype_are_checked_before_any_weights_are_read(tmp_path):
     missing = tmp_path / "nothing-here"
     with pytest.raises(ValueError, match="unknown engine 'turbo'; use one of 'torch', 'plain'"):
         irv2.load(missing, engine="turbo")
-    with pytest.raises(ValueError, match="engine 'onnxruntime' runs dtype float32, int8, not bfloat16"):
+    with pytest.raises(ValueError, match="engine 'onnxruntime' runs dtype float32, not bfloat16"):
         irv2.load(missing, engine="onnxruntime", dtype="bf16")
     with pytest.raises(ValueError, match="unknown dtype 'float8'"):
         irv2.load(missing, dtype="float8")

@@ -45,6 +45,7 @@ def recipe_inputs(tmp_path_factory, weights_dir, photo_arrays) -> Path:
 
     root = tmp_path_factory.mktemp("recipe-inputs")
     work, home = root / "work", root / "home"
+    (root / "engines").mkdir()
     cat, coffee = photo_arrays["chelsea"], photo_arrays["coffee"]
     _jpeg(cat, work / "cat.jpg", quality=90)
     _jpeg(coffee, work / "new_photo.jpg", quality=90)
@@ -73,10 +74,14 @@ def recipe_inputs(tmp_path_factory, weights_dir, photo_arrays) -> Path:
 
 @pytest.fixture
 def recipe_folders(recipe_inputs, tmp_path) -> tuple[Path, Path]:
-    """``(work, home)`` for one recipe: hard-linked copies of ``recipe_inputs``, free to change."""
+    """``(work, home)`` for one recipe: hard-linked copies of ``recipe_inputs``, free to change.
+
+    ``home/engines`` is one folder for the whole session: recipes run with the engine left to irv2, as users
+    do, and the models it converts (keyed by the weights' sha256) are converted once, not once per recipe."""
     work, home = tmp_path / "work", tmp_path / "home"
     link(recipe_inputs / "work", work)
     link(recipe_inputs / "home", home)
+    (home / "engines").symlink_to(recipe_inputs / "engines", target_is_directory=True)
     return work, home
 
 
@@ -124,3 +129,34 @@ def feature_vector_tarball(tmp_path_factory, tf_files) -> Path:
         for entry in sorted(folder.iterdir()):
             tar.add(entry, arcname=entry.name)
     return path
+
+
+@pytest.fixture(scope="session")
+def imagenet_standin(tmp_path_factory, photo_arrays) -> Path:
+    """ImageNet's validation set as it is distributed, in miniature (docs/evaluate.md's recipes): 12 drawn
+    images of 4 classes as ``val/<synset>/`` folders, flat in ``ILSVRC2012_img_val/`` beside the devkit's
+    ``ILSVRC2012_devkit_t12/data/`` (ground truth, and a ``meta.mat`` in a shuffled class order, as the real one
+    is not sorted either), and in Kaggle's ``kaggle/ILSVRC/Data/CLS-LOC/val/`` under its ``LOC_val_solution.csv``."""
+    from evaluate_support import (
+        SYNSETS,
+        devkit_order,
+        draw_images,
+        write_devkit,
+        write_flat,
+        write_folders,
+        write_kaggle,
+        write_synsets_file,
+    )
+
+    root = tmp_path_factory.mktemp("imagenet-standin")
+    files = draw_images(photo_arrays, 12)
+    labels = [SYNSETS[[281, 282, 417, 504][i % 4]] for i in range(12)]  # tabby, tiger cat, balloon, coffee mug
+    numbered = dict(enumerate(labels, start=1))
+    write_folders(root / "val", files, labels)
+    write_flat(root / "ILSVRC2012_img_val", files)
+    order = devkit_order()
+    write_devkit(root / "ILSVRC2012_devkit_t12" / "data", numbered, order)
+    write_synsets_file(root / "devkit_synsets.txt", order)
+    write_flat(root / "kaggle" / "ILSVRC" / "Data" / "CLS-LOC" / "val", files)
+    write_kaggle(root / "kaggle" / "LOC_val_solution.csv", numbered)
+    return root

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
 
 import irv2
+from cli_runner import run_irv2
 from irv2.engine import catalog, openvino_engine
 from irv2.engine.openvino_engine import OpenVinoEngine
 from irv2.engine.precision import Precision, cpu_has_fast_bfloat16
@@ -50,6 +53,22 @@ def test_float32_is_exact_to_the_plain_network(float_module, batch, reference):
     assert outputs["InceptionResnetV2/Mixed_6a"].shape == (len(batch), 17, 17, 1088)
 
 
+def test_a_batch_runs_across_streams_as_single_images_would(float_module, batch, reference):
+    """A batch is split across OpenVINO's THROUGHPUT streams (two on two cores) through an async infer queue,
+    from any thread at once; each image's logits are what a single (LATENCY) call gives."""
+    engine = float_module.engine
+    streams = engine._streams(engine.compiled)
+    assert streams >= min(2, torch.get_num_threads())
+    singles = np.concatenate([float_module(batch[i : i + 1]) for i in range(len(batch))])
+    assert relative_error(singles, reference[0]) < 1e-5
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: float_module(batch), range(3)))
+    for logits in results:
+        assert relative_error(logits, singles) < 1e-6
+    features = float_module(batch[:3], signature=irv2.FEATURE_VECTOR)
+    assert relative_error(features, reference[1][:3]) < 1e-5
+
+
 @pytest.mark.skipif(not cpu_has_fast_bfloat16(), reason="this CPU has no bfloat16 instructions (AVX512-BF16, AMX)")
 def test_bfloat16_is_close(weights_dir, batch, reference, float_module):
     module = irv2.load(weights_dir, engine="openvino", dtype="bfloat16")
@@ -62,11 +81,13 @@ def test_bfloat16_is_close(weights_dir, batch, reference, float_module):
 
 @pytest.mark.slow
 def test_int8_by_nncf_is_close(weights_dir, batch, reference, irv2_home, capfd):
-    """Quantized on four photos and their mirror images, measured on all five (one unseen): the same top class,
-    logits within 10%, features nearly parallel; NNCF's progress stays off stdout."""
-    seen = batch[:4]
-    calibration = np.concatenate([seen, seen[:, :, ::-1]])
-    module = irv2.load(weights_dir, engine="openvino", dtype="int8", calibration=calibration)
+    """Quantized on four photos, measured on all five (one unseen): the same top class, logits within 10%,
+    features nearly parallel; NNCF's progress stays off stdout.
+
+    The four are the first four in name order, as ``--calibration FOLDER`` reads them, so that
+    test_cli_int8_classify finds this quantization in the cache instead of running NNCF again."""
+    with pytest.warns(RuntimeWarning, match="calibrated on 4 images"):
+        module = irv2.load(weights_dir, engine="openvino", dtype="int8", calibration=batch[:4])
     assert capfd.readouterr().out == ""
     logits, features = reference
     quantized = module(batch)
@@ -77,6 +98,52 @@ def test_int8_by_nncf_is_close(weights_dir, batch, reference, irv2_home, capfd):
     assert cosine.min() > 0.99
     assert module.engine.path.name.endswith(".int8.openvino")
     assert module.run_settings()["calibration_sha256"] is not None
+
+
+@pytest.mark.slow
+def test_cli_int8_classify(weights_dir, photo_arrays, tmp_path, irv2_home, reference):
+    """``irv2 classify --dtype int8 --calibration DIR`` with the engine left to irv2 (OpenVINO + NNCF here):
+    calibrated on the user's folder, the same top class on every photo."""
+    from PIL import Image
+
+    photos, calibration = tmp_path / "photos", tmp_path / "calibration"
+    photos.mkdir()
+    calibration.mkdir()
+    for name, image in photo_arrays.items():
+        Image.fromarray(image).save(photos / f"{name}.png")
+    for name in list(photo_arrays)[:4]:
+        Image.fromarray(photo_arrays[name]).save(calibration / f"{name}.png")
+    env = {key: value for key, value in os.environ.items() if key != "IRV2_ENGINE"}
+    env["IRV2_HOME"] = str(irv2_home)
+    args = ("classify", photos, "-w", weights_dir, "-f", "json", "-k", "1", "-q", "--dtype", "int8")
+    run = run_irv2(*args, "--calibration", calibration, env=env)
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    top = {row["path"].rsplit("/", 1)[-1].removesuffix(".png"): row["predictions"][0]["index"] for row in rows}
+    assert top == {name: int(reference[0][i].argmax()) for i, name in enumerate(photo_arrays)}
+    missing = run_irv2(*args, env=env)
+    assert missing.returncode == 2 and "int8 needs calibration images" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    empty = run_irv2(*args, "--calibration", tmp_path / "nowhere", env=env)
+    assert empty.returncode == 2 and "--calibration" in empty.stderr and "Traceback" not in empty.stderr
+
+
+def test_bench_measures_int8(monkeypatch, irv2_home):
+    """``irv2 bench --dtype int8`` loads OpenVINO's int8, calibrated on the bundled photo, and names it in its
+    row (NNCF is replaced by the float model here: bench's plumbing is under test, not the quantizer)."""
+    from irv2.bench import BenchConfig, run_bench
+
+    calibrations = []
+
+    def fake_quantize(ir, calibration):
+        calibrations.append(calibration.shape)
+        return ir
+
+    monkeypatch.setattr(openvino_engine, "_quantize", fake_quantize)
+    config = BenchConfig(random_weights=True, dtypes=["int8"], batch_sizes=[1], min_seconds=0.1, cold_start=False)
+    report = run_bench(config)
+    assert [(row["dtype"], row["engine"]) for row in report["results"]] == [("int8", "openvino")]
+    assert calibrations == [(1, 299, 299, 3)]
 
 
 def test_a_second_load_does_not_convert_again(weights_dir, float_module, monkeypatch):
@@ -124,12 +191,11 @@ def _installed(monkeypatch, *present: str) -> None:
     ("dtype", "present", "expected", "notice"),
     [
         ("float32", ("onnx", "openvino"), "onnxruntime", None),
-        ("float32", ("openvino",), "openvino", "faster here is 'onnxruntime'"),
-        ("float32", (), "torch", "faster here is 'onnxruntime'"),
+        ("float32", ("openvino",), "openvino", "'onnxruntime' is faster here"),
+        ("float32", (), "torch", r"'onnxruntime' is faster here \(pip install 'irv2\[onnx\]'; engine='torch'"),
         ("bfloat16", ("onnx", "openvino"), "openvino", None),
-        ("bfloat16", ("onnx",), "torch", "faster here is 'openvino'"),
+        ("bfloat16", ("onnx",), "torch", r"'openvino' is faster here \(pip install 'irv2\[openvino\]'"),
         ("int8", ("onnx", "openvino"), "openvino", None),
-        ("int8", ("onnx",), "onnxruntime", r"faster here is 'openvino' \(pip install 'irv2\[openvino\]'\)"),
     ],
 )
 def test_auto_picks_by_the_measured_rule(monkeypatch, recwarn, dtype, present, expected, notice):
@@ -152,10 +218,36 @@ def test_auto_elsewhere_is_pytorch(monkeypatch):
     assert catalog.auto_engine(Precision("float32", torch.float32), cpu, train=True) == "torch"
 
 
-def test_auto_int8_without_any_engine_names_both(monkeypatch):
-    _installed(monkeypatch)
-    with pytest.raises(MissingDependencyError, match=r"'openvino' \(pip install 'irv2\[openvino\]'\), 'onnxruntime'"):
+def test_auto_int8_without_openvino_names_it(monkeypatch):
+    _installed(monkeypatch, "onnx")
+    with pytest.raises(MissingDependencyError, match=r"int8 on cpu needs one of the engines 'openvino' \(pip install"):
         catalog.auto_engine(Precision("int8", torch.float32), torch.device("cpu"))
+
+
+def test_a_notice_is_said_once_per_process(monkeypatch, recwarn):
+    _installed(monkeypatch)
+    for _ in range(3):
+        catalog.auto_engine(Precision("float32", torch.float32), torch.device("cpu"))
+    assert len([w for w in recwarn if issubclass(w.category, RuntimeWarning)]) == 1
+
+
+def test_engine_left_unset_is_auto_unless_irv2_engine_says(weights_dir, monkeypatch):
+    """What users get by default: the automatic choice; ``$IRV2_ENGINE`` pins another, checked like
+    ``engine=`` and named in its errors."""
+    _installed(monkeypatch, "openvino")
+    monkeypatch.delenv("IRV2_ENGINE")
+    with pytest.warns(RuntimeWarning, match="irv2 runs float32 on engine 'openvino': 'onnxruntime' is faster"):
+        assert irv2.load(weights_dir).engine_name == "openvino"
+    assert irv2.load(weights_dir, tags={"train"}).engine_name == "torch"  # the train graph needs autograd
+    monkeypatch.setenv("IRV2_ENGINE", "plain")
+    assert irv2.load(weights_dir).engine_name == "plain"
+    assert irv2.load(weights_dir, engine="openvino").engine_name == "openvino"  # engine= wins
+    monkeypatch.setenv("IRV2_ENGINE", "tensorrt")
+    with pytest.raises(ValueError, match=r"unknown engine 'tensorrt' \(IRV2_ENGINE=tensorrt\); use one of 'torch'"):
+        irv2.load(weights_dir)
+    monkeypatch.setenv("IRV2_ENGINE", "openvino")
+    with pytest.raises(ValueError, match=r"runs on cpu, not cuda \(IRV2_ENGINE=openvino\)"):
+        irv2.load(weights_dir, device="cuda")
 
 
 def test_auto_through_load(weights_dir, monkeypatch):
@@ -172,17 +264,31 @@ def test_missing_openvino_names_the_extra(weights_dir, monkeypatch):
         irv2.load(weights_dir, engine="openvino")
 
 
-def test_refusals(weights_dir):
-    with pytest.raises(ValueError, match="engine 'openvino' runs on cpu, not cuda"):
-        irv2.load(weights_dir, engine="openvino", device="cuda")
-    with pytest.raises(ValueError, match="int8 needs calibration images"):
-        irv2.load(weights_dir, engine="openvino", dtype="int8")
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"device": "cuda"}, "engine 'openvino' runs on cpu, not cuda"),
+        ({"dtype": "int8"}, "int8 needs calibration images"),
+        ({"dtype": "int8", "calibration": np.zeros((4, 299, 299))}, r"must be a batch \[N, H, W, 3\]"),
+        ({"dtype": "int8", "calibration": np.full((8, 299, 299, 3), 255.0)}, r"values in \[0, 1\]"),
+        ({"dtype": "int8", "calibration": np.zeros((8, 160, 160, 3))}, "must be 299 x 299, the module's input size"),
+    ],
+)
+def test_refusals(weights_dir, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        irv2.load(weights_dir, engine="openvino", **kwargs)
 
 
-def test_auto_int8_without_nncf_falls_back_to_onnxruntime(monkeypatch, recwarn):
+def test_few_calibration_images_warn(weights_dir, batch, monkeypatch):
+    monkeypatch.setattr(OpenVinoEngine, "build", lambda self: None)
+    with pytest.warns(RuntimeWarning, match="calibrated on 2 images"):
+        irv2.load(weights_dir, engine="openvino", dtype="int8", calibration=batch[:2])
+
+
+def test_auto_int8_without_nncf_names_it(monkeypatch):
     _installed(monkeypatch, "onnx", "openvino")
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "nncf" else real(name, *args))
-    assert catalog.auto_engine(Precision("int8", torch.float32), torch.device("cpu")) == "onnxruntime"
+    with pytest.raises(MissingDependencyError, match="int8 on cpu needs one of the engines 'openvino'"):
+        catalog.auto_engine(Precision("int8", torch.float32), torch.device("cpu"))
     assert catalog.auto_engine(Precision("bfloat16", torch.float32), torch.device("cpu")) == "openvino"
-    assert any("faster here is 'openvino'" in str(w.message) for w in recwarn)

@@ -59,18 +59,20 @@ def load(
         device: where to run (default: CPU), e.g. ``"cuda"``.
         dtype: the precision to run in (``irv2.engine.PRECISIONS``): ``"float32"`` (the default, exact to
             TensorFlow; on CUDA it keeps cuDNN off TF32), ``"tf32"`` (CUDA), ``"bfloat16"`` (CPUs with
-            AVX512-BF16 or AMX, GPUs), ``"float16"`` (GPUs) or ``"int8"`` (CPU, ONNX Runtime's static
-            quantization calibrated on ``calibration``); aliases such as ``"bf16"`` and torch dtypes work too.
+            AVX512-BF16 or AMX, GPUs), ``"float16"`` (GPUs) or ``"int8"`` (CPU, OpenVINO's int8 quantized by NNCF
+            on ``calibration``; ``irv2[openvino]``); aliases such as ``"bf16"`` and torch dtypes work too.
             docs/performance.md measures what each costs in accuracy and gains in speed.
-        engine: what runs the network (``irv2.engine.ENGINES``): ``"torch"`` (the default: eager PyTorch on the
-            fused network, BatchNorm folded and kernels fused, the same function as the plain network to about
-            1e-6), ``"plain"`` (the unfused TF-Slim network), ``"compiled"`` (``torch.compile`` of the fused
-            network), ``"torchscript"`` (CPU: traced and run through oneDNN Graph), ``"onnxruntime"`` (CPU,
-            float32 or int8: exported to ONNX once, cached under ``$IRV2_HOME/engines``; ``irv2[onnx]``) or
-            ``"openvino"`` (CPU, float32, bfloat16 or int8 by NNCF: converted once, cached likewise;
-            ``irv2[openvino]``). ``"auto"`` picks the fastest installed for the device and dtype
-            (``irv2.engine.catalog.AUTO_ORDER``). None picks ``torch``, or ``onnxruntime`` for int8.
-            ``module.model`` stays the plain network either way.
+        engine: what runs the network (``irv2.engine.ENGINES``): ``"torch"`` (eager PyTorch on the fused
+            network, BatchNorm folded and kernels fused, the same function as the plain network to about 1e-6),
+            ``"plain"`` (the unfused TF-Slim network), ``"compiled"`` (``torch.compile`` of the fused network),
+            ``"torchscript"`` (CPU: traced and run through oneDNN Graph), ``"onnxruntime"`` (CPU, float32:
+            exported to ONNX once, cached under ``$IRV2_HOME/engines``; ``irv2[onnx]``) or ``"openvino"`` (CPU,
+            float32, bfloat16 or int8 by NNCF: converted once, cached likewise; ``irv2[openvino]``).
+            ``"auto"`` picks the fastest installed for the device and dtype by a measured rule
+            (``irv2.engine.catalog.AUTO_ORDER``; ``irv2 info --engines`` shows it), naming a faster engine that
+            is missing in a one-line notice. None (the default) means ``$IRV2_ENGINE`` when set, else
+            ``"auto"``. Every float32 engine is exact to the plain network within 1e-5; the train graph always
+            runs on PyTorch, and ``module.model`` stays the plain network either way.
         calibration: for int8, the images whose activation ranges fix the quantization: an array
             ``[N, H, W, 3]`` in [0, 1] or image paths (preprocessed as the module expects), typical of the task.
         offline: never touch the network (default: the ``IRV2_OFFLINE`` environment variable).

@@ -20,9 +20,10 @@ from .._version import __version__
 from ..api import CLASSIFICATION, Module, load, save
 from ..batch import decode_batches, expand_inputs, run_module, stack_images
 from ..data import sample_image
-from ..engine import DEFAULT_ENGINE, ENGINES, engines_for
+from ..engine import AUTO, ENGINES, TORCH_ENGINE, auto_engine, engines_for, resolve_precision
 from ..engine.catalog import ALIASES
 from ..engine.precision import cpu_has_fast_bfloat16
+from ..errors import Irv2Error, MissingDependencyError
 from .cold_start import measure_cold_start
 from .measure import peak_memory_mib, reset_peak_memory, time_runs
 from .synthetic import calibrated_random_module
@@ -37,7 +38,7 @@ class BenchConfig:
     random_weights: bool = False
     device: str = "cpu"
     dtypes: Sequence[str] = ("float32",)
-    engines: Sequence[str] = (DEFAULT_ENGINE,)
+    engines: Sequence[str] = (AUTO,)
     batch_sizes: Sequence[int] = (1, 8, 16)
     min_seconds: float = 3.0
     images: str | None = None
@@ -65,7 +66,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             "weights": "random" if config.random_weights else handle or "default",
         }
         started = time.perf_counter()
-        module = load(handle, device=config.device)
+        module = load(handle, device=config.device, engine=TORCH_ENGINE)  # reading the weights, no conversion
         report["load_s"] = time.perf_counter() - started
         native = module.info.provenance.get("loaded_from") or handle
         del module
@@ -74,10 +75,11 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             report["cold_start"] = measure_cold_start(native, device=config.device)
         rows, skipped = [], []
         for dtype in config.dtypes:
-            for engine in dict.fromkeys(_engine_for(dtype, engine) for engine in config.engines):
+            for engine in dict.fromkeys(_engine_for(dtype, engine, device) for engine in config.engines):
                 try:
                     module = _load(handle, device, dtype, engine)
-                except ValueError as exc:  # a pairing this engine or device does not run (bfloat16 on ONNX Runtime)
+                # A pairing this engine or device does not run (bfloat16 on ONNX Runtime), or a missing extra.
+                except (ValueError, MissingDependencyError) as exc:
                     skipped.append({"dtype": dtype, "engine": engine, "reason": str(exc)})
                     config.log(f"{dtype} {engine}: skipped ({exc})")
                     continue
@@ -109,11 +111,17 @@ def _load(handle: str | None, device: torch.device, dtype: str, engine: str) -> 
         return load(handle, device=device, dtype=dtype, engine=engine, calibration=[sample_image()])
 
 
-def _engine_for(dtype: str, engine: str) -> str:
-    """The engine a run names, or the default engine for ``dtype`` when the named one cannot run it and PyTorch
-    cannot either (int8: ``--engine torch --dtype int8`` measures ONNX Runtime's int8, as ``irv2.load`` runs it)."""
+def _engine_for(dtype: str, engine: str, device: torch.device) -> str:
+    """The engine a run names (``auto``: the one ``irv2.load`` would pick here, so each row names what ran), or
+    the default engine for ``dtype`` when the named one cannot run it and PyTorch cannot either (int8:
+    ``--engine torch --dtype int8`` measures OpenVINO's int8, as ``irv2.load`` runs it)."""
     name = ALIASES.get(engine, engine)
-    if name in ENGINES and dtype not in ENGINES[name].dtypes and dtype not in ENGINES[DEFAULT_ENGINE].dtypes:
+    if name == AUTO:
+        try:
+            return auto_engine(resolve_precision(dtype, device), device)
+        except (ValueError, Irv2Error):  # nothing installed runs it: the load says so, as a skipped row
+            return name
+    if name in ENGINES and dtype not in ENGINES[name].dtypes and dtype not in ENGINES[TORCH_ENGINE].dtypes:
         return engines_for(dtype)[0]
     return name
 

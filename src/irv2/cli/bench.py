@@ -52,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="append",
         type=engine_argument,
         metavar="ENGINE",
-        help=engine_help("repeat for several; by default torch (int8 always runs on onnxruntime)"),
+        help=engine_help("repeat for several; by default the one irv2.load picks here (irv2 info --engines)"),
     )
     parser.add_argument(
         "-b", "--batch-sizes", type=_int_list, metavar="N,N", help="batch sizes (default 1,8,16; CUDA 1,64,256)"
@@ -69,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from ..bench import BenchConfig, default_dtypes, format_report, run_bench
-    from ..engine import DEFAULT_ENGINE, resolve_precision
+    from ..engine import AUTO, resolve_precision
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         random_weights=args.random,
         device=args.device,
         dtypes=dtypes,
-        engines=args.engine or [DEFAULT_ENGINE],
+        engines=args.engine or [AUTO],
         batch_sizes=args.batch_sizes or ([1, 64, 256] if device.type == "cuda" else [1, 8, 16]),
         min_seconds=args.seconds,
         images=args.images,

@@ -234,7 +234,9 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine",
         type=engine_argument,
         metavar="ENGINE",
-        help=engine_help("torch by default (onnxruntime for int8)").replace("%", "%%"),
+        help=engine_help("by default $IRV2_ENGINE, else auto: the fastest installed (irv2 info --engines)").replace(
+            "%", "%%"
+        ),
     )
     parser.add_argument(
         "--calibration",

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..batch import Input, decode_batches, expand_inputs
+from ..engine.catalog import TORCH_ENGINE
 from ..errors import OptionError
 from ..explain import Explanation, caption, gradcam, gradcam_top_k, write_overlay_png
 from ..explain.targets import class_index
@@ -73,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise CommandError("no input images found", status=2)
     stems = _stems(inputs, folder)
-    module = load_module(args.weights, device=args.device, quiet=args.quiet, **speed_options(args))
+    options = speed_options(args)
+    # Grad-CAM differentiates PyTorch's head, on activations from the torch engine: by default nothing else is
+    # built (another engine would be converted only to stand beside it).
+    options["engine"] = options["engine"] or TORCH_ENGINE
+    module = load_module(args.weights, device=args.device, quiet=args.quiet, **options)
     if not module.num_classes:
         raise CommandError(
             f"{args.weights or 'the default weights'}: a feature-vector module has no classifier, so no class to "

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         raise  # an environment problem, not a usage error: exit status 1
     except ExportError as exc:  # no format, a missing folder, an existing OUT: the command line needs changing
         raise CommandError(str(exc), status=2) from None
-    module = load_module(args.weights, quiet=args.quiet)
+    module = load_module(args.weights, quiet=args.quiet, engine="plain")  # only its network is exported
     try:
         result = export(
             module,

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import warnings
 from typing import Any
 
 import torch
@@ -103,7 +102,7 @@ def run_convert(args: argparse.Namespace) -> int:
             raise CommandError(f"{args.dst}: exists and is not a folder", status=2)
         if os.listdir(args.dst) and not is_native_module(args.dst):
             raise CommandError(f"{args.dst}: a folder that is neither empty nor an irv2 module; not writing there")
-    module = load(args.src)
+    module = load(args.src, engine="plain")  # converted, never run: no engine to build
     try:
         save(module, args.dst)
     except OSError as exc:
@@ -114,7 +113,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def _describe_local(path: str) -> dict[str, Any]:
-    module = load(path)
+    module = load(path, engine="plain")  # described, never run
     info = module.info
     return {
         "path": path,
@@ -168,7 +167,7 @@ def _describe_engines() -> dict[str, Any]:
     here and every precision it runs, the engine ``engine="auto"`` picks (with its notice, if it gives one)."""
     engines = {}
     for spec in catalog.ENGINES.values():
-        # The check auto_engine makes, so that the table and the choices below cannot disagree.
+        # The check auto_choice makes, so that the table and the choices below cannot disagree.
         missing = catalog.missing_modules(spec.extra) if spec.extra else []
         engines[spec.name] = {
             "installed": not missing,
@@ -187,16 +186,10 @@ def _describe_engines() -> dict[str, Any]:
             except ValueError:  # not a precision for this device (float16 on a CPU, int8 on a GPU)
                 continue
             choice: dict[str, Any] = {"engine": None, "note": None}
-            with warnings.catch_warnings(record=True) as caught:
-                # auto_engine names a faster engine that is missing in a warning: kept here as the row's note.
-                warnings.simplefilter("always")
-                try:
-                    choice["engine"] = catalog.auto_engine(precision, device)
-                except MissingDependencyError as exc:
-                    choice["note"] = str(exc)
-            notes = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-            if notes:
-                choice["note"] = notes[0]
+            try:
+                choice["engine"], choice["note"] = catalog.auto_choice(precision, device)
+            except MissingDependencyError as exc:
+                choice["note"] = str(exc)
             auto[device.type][name] = choice
     return {"engines": engines, "auto": auto, "cpu_fast_bfloat16": cpu_has_fast_bfloat16()}
 

@@ -8,6 +8,7 @@ build it. Adding an engine is adding a record; nothing else lists engine names.
 from __future__ import annotations
 
 import importlib.util
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,9 +102,9 @@ ENGINES: dict[str, EngineSpec] = {
         ),
         EngineSpec(
             name="onnxruntime",
-            summary="ONNX Runtime: float32, or int8 calibrated on your images; the graph is exported once and cached",
+            summary="ONNX Runtime: float32, the graph exported once and cached",
             devices=("cpu",),
-            dtypes=("float32", "int8"),
+            dtypes=("float32",),
             extra="onnx",
         ),
         EngineSpec(
@@ -116,16 +117,21 @@ ENGINES: dict[str, EngineSpec] = {
         ),
     )
 }
-DEFAULT_ENGINE = "torch"
+# PyTorch: what runs where no faster engine is installed, on GPUs, and always for the train graph.
+TORCH_ENGINE = "torch"
 AUTO = "auto"
+# What ``engine`` left unset means: this variable's engine if set (``IRV2_ENGINE=torch`` pins PyTorch for a whole
+# process tree, as a test suite or a service may want), else "auto".
+ENGINE_VARIABLE = "IRV2_ENGINE"
 # engine="auto": the fastest engine installed, by device and precision, first installed wins. The order comes
 # from the engines measured side by side on one machine (docs/performance.md, "Which engine runs"). Elsewhere
 # (CUDA, float16, tf32) PyTorch is the only choice.
 AUTO_ORDER: dict[tuple[str, str], tuple[str, ...]] = {
     ("cpu", "float32"): ("onnxruntime", "openvino", "torch"),
     ("cpu", "bfloat16"): ("openvino", "torch"),
-    ("cpu", "int8"): ("openvino", "onnxruntime"),
+    ("cpu", "int8"): ("openvino",),
 }
+_noticed: set[str] = set()  # each notice once per process: a service loading many modules says it once
 # Earlier spellings, still understood: ``irv2 bench --engine fused`` named the default engine so.
 ALIASES = {"fused": "torch", "eager": "torch", "compile": "compiled", "ort": "onnxruntime", "ov": "openvino"}
 
@@ -141,42 +147,63 @@ def engines_for(dtype: str) -> list[str]:
 
 
 def auto_engine(precision: Precision, device: torch.device, *, train: bool = False) -> str:
-    """The engine ``engine="auto"`` picks: the first of :data:`AUTO_ORDER` for the device and precision whose
-    extra is installed. A faster engine that is missing is named in a one-line notice (a RuntimeWarning), and
-    the next one runs; the train graph always runs on PyTorch."""
+    """The engine ``engine="auto"`` (and ``engine`` left unset) picks (:func:`auto_choice`), its notice about a
+    faster engine that is missing given as a one-line RuntimeWarning, once per process."""
+    name, notice = auto_choice(precision, device, train=train)
+    if notice is not None and notice not in _noticed:
+        _noticed.add(notice)
+        warnings.warn(notice, RuntimeWarning, stacklevel=4)
+    return name
+
+
+def auto_choice(precision: Precision, device: torch.device, *, train: bool = False) -> tuple[str, str | None]:
+    """The first of :data:`AUTO_ORDER` for the device and precision whose extra is installed, and a one-line
+    notice naming a faster engine that is missing (None if none is); the train graph always runs on PyTorch.
+    MissingDependencyError when no engine for the precision is installed, naming the extras."""
     order = AUTO_ORDER.get((device.type, precision.name), ())
     if train or not order:
-        return DEFAULT_ENGINE if precision.name in ENGINES[DEFAULT_ENGINE].dtypes else engines_for(precision.name)[0]
+        name = TORCH_ENGINE if precision.name in ENGINES[TORCH_ENGINE].dtypes else engines_for(precision.name)[0]
+        return name, None
     missing = []
     for name in order:
         extra = ENGINES[name].extra
         if ENGINES[name].installed(precision.name):
+            notice = None
             if missing:
-                warnings.warn(
-                    f"engine='auto' runs {precision.name} on {name!r}: faster here is {missing[0][0]!r} "
-                    f"(pip install 'irv2[{missing[0][1]}]')",
-                    RuntimeWarning,
-                    stacklevel=4,
+                notice = (
+                    f"irv2 runs {precision.name} on engine {name!r}: {missing[0][0]!r} is faster here "
+                    f"(pip install 'irv2[{missing[0][1]}]'; engine={name!r} or {ENGINE_VARIABLE}={name} keeps "
+                    "this choice quietly)"
                 )
-            return name
+            return name, notice
         missing.append((name, extra))
     names = ", ".join(f"{name!r} (pip install 'irv2[{extra}]')" for name, extra in missing)
     raise MissingDependencyError(f"{precision.name} on {device.type} needs one of the engines {names}")
 
 
+def default_engine() -> str:
+    """What ``engine`` left unset means here: ``$IRV2_ENGINE`` when set, else ``"auto"``."""
+    return os.environ.get(ENGINE_VARIABLE, "").strip() or AUTO
+
+
 def resolve_engine(name: str | None, precision: Precision, device: torch.device, *, train: bool = False) -> EngineSpec:
-    """The engine ``name`` (None: the default for ``precision``; ``"auto"``: :func:`auto_engine`), checked
-    against the device, the precision and the train graph; ValueError naming the engine and what it can do
-    otherwise."""
+    """The engine ``name`` (None: :func:`default_engine`; ``"auto"``: :func:`auto_engine`), checked against the
+    device, the precision and the train graph; ValueError naming the engine (and ``$IRV2_ENGINE`` when that
+    chose it) and what it can do otherwise."""
+    source = ""
     if name is None:
-        name = DEFAULT_ENGINE if precision.name in ENGINES[DEFAULT_ENGINE].dtypes else engines_for(precision.name)[0]
+        name = default_engine()
+        source = f" ({ENGINE_VARIABLE}={name})" if name != AUTO else ""
     if str(name).lower() == AUTO:
         name = auto_engine(precision, device, train=train)
     key = ALIASES.get(str(name).lower(), str(name).lower())
     spec = ENGINES.get(key)
     if spec is None:
-        raise ValueError(f"unknown engine {name!r}; use one of {', '.join(map(repr, ENGINES))}")
-    spec.check(precision, device, train=train)
+        raise ValueError(f"unknown engine {name!r}{source}; use one of {', '.join(map(repr, ENGINES))} or 'auto'")
+    try:
+        spec.check(precision, device, train=train)
+    except ValueError as exc:
+        raise ValueError(f"{exc}{source}") from None
     return spec
 
 

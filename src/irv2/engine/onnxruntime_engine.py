@@ -1,16 +1,14 @@
-"""``OnnxRuntimeEngine``: the network run by ONNX Runtime on the CPU, in float32 or quantized to int8.
+"""``OnnxRuntimeEngine``: the network run by ONNX Runtime on the CPU, in float32.
 
 Why a second engine: on some CPUs ONNX Runtime's MLAS kernels run the float32 network faster than oneDNN under
-PyTorch, and ONNX Runtime's post-training static quantization (``onnxruntime.quantization``, maintained with
-the runtime) turns the network into int8 convolutions that CPUs with VNNI run several times faster than
-float32, at a cost in accuracy. docs/performance.md measures both, with the machine and the command. int8 is
-calibrated on images the user supplies, because the activation ranges it fixes are only as good as the images
-they were measured on.
+PyTorch (docs/performance.md, "Which engine runs", measures it with the machine and the command). Its int8
+(static QDQ quantization) was removed: measured beside OpenVINO + NNCF it ran at a third of their speed and
+below PyTorch's bfloat16, so it won nowhere.
 
-The graph (NCHW in [-1, 1] → ``logits``, ``features``) is exported once per weights, mode, calibration set,
-input size and library versions and cached as ``$IRV2_HOME/engines/<key>.<precision>.onnx``; later loads only
-open it. Like ``InferenceEngine``, the engine follows ``module.model``: changed weights are exported (and
-quantized) again at the next call. Needs the ``onnx`` extra.
+The graph (NCHW in [-1, 1] → ``logits``, ``features``) is exported once per weights, input size and library
+versions and cached as ``$IRV2_HOME/engines/<key>.float32.onnx``; later loads only open it. Like
+``InferenceEngine``, the engine follows ``module.model``: changed weights are exported again at the next call.
+Needs the ``onnx`` extra.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,24 +25,22 @@ from torch import nn
 from .._version import __version__
 from ..atomic import atomic_path
 from ..model import InceptionResNetV2
-from .calibration import images_sha256
 from .fingerprint import model_fingerprint, weights_sha256
 from .onnx_graph import FEATURES, LOGITS
 from .runtime_engine import RuntimeEngine
 
 INPUT = "x"
-_CALIBRATION_BATCH = 8
 _ENGINE_FORMAT = 1  # bump when the cached graph's layout changes
 
 
 class OnnxRuntimeEngine(RuntimeEngine):
-    """The inference path of an ``irv2.Module`` through ONNX Runtime (CPU): ``float32`` (exact to ~1e-6) or
-    ``int8`` (static quantization calibrated on ``calibration``). Arguments: see :class:`RuntimeEngine`."""
+    """The inference path of an ``irv2.Module`` through ONNX Runtime (CPU), in ``float32`` (exact to ~1e-6).
+    Arguments: see :class:`RuntimeEngine`."""
 
     name = "onnxruntime"
     runtime = "ONNX Runtime"
     extra = "onnx"
-    dtypes = ("float32", "int8")
+    dtypes = ("float32",)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -58,7 +53,7 @@ class OnnxRuntimeEngine(RuntimeEngine):
         return torch.from_numpy(out).to(device)
 
     def build(self) -> Path:
-        """Export (and quantize) the graph now if it is not cached yet, open it; returns the cached file."""
+        """Export the graph now if it is not cached yet, open it; returns the cached file."""
         self.session  # noqa: B018 (the property builds)
         return self.path
 
@@ -67,7 +62,7 @@ class OnnxRuntimeEngine(RuntimeEngine):
         """The ONNX Runtime session for the model's current weights (built or re-opened when they change)."""
         fingerprint = model_fingerprint(self.model)
         if self._session is None or self._built_for != fingerprint:
-            self.path = build_engine_file(self.model, self.precision.name, self.calibration, self.image_size)
+            self.path = build_engine_file(self.model, self.image_size)
             self._session = open_session(self.path)
             self._built_for = fingerprint
         return self._session
@@ -88,10 +83,8 @@ def open_session(path: Path):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def build_engine_file(
-    model: InceptionResNetV2, precision: str, calibration: np.ndarray | None, image_size: tuple[int, int]
-) -> Path:
-    """The cached ONNX file for ``model`` in ``precision``, exported (and quantized) first if missing.
+def build_engine_file(model: InceptionResNetV2, image_size: tuple[int, int]) -> Path:
+    """The cached float32 ONNX file for ``model``, exported first if missing.
 
     Written under a temporary name and renamed into place, under a lock: concurrent processes build it once,
     and an interrupted build leaves nothing that a later load would trust.
@@ -101,15 +94,13 @@ def build_engine_file(
 
     folder = irv2_home() / "engines"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{_cache_key(model, precision, calibration, image_size)}.{precision}.onnx"
+    path = folder / f"{_cache_key(model, image_size)}.float32.onnx"
     with FileLock(path):
         if path.is_file():
             return path
         with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as scratch:
             graph = Path(scratch) / "float32.onnx"
             _export_graph(model, graph, image_size)
-            if precision == "int8":
-                graph = _quantize(graph, Path(scratch), calibration)
             with atomic_path(path) as staged:
                 os.replace(graph, staged)
     return path
@@ -133,75 +124,13 @@ def _export_graph(model: InceptionResNetV2, path: Path, image_size: tuple[int, i
     )
 
 
-def _quantize(graph: Path, scratch: Path, calibration: np.ndarray) -> Path:
-    """Static int8 quantization (QDQ, per-channel int8 weights, uint8 activations with ranges measured on
-    ``calibration``). The classifier stays float32: 0.01% of the work, and the logits keep their resolution."""
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared = scratch / "prepared.onnx"
-    quant_pre_process(str(graph), str(prepared), skip_symbolic_shape=True)
-    head = _head_nodes(onnx.load(str(prepared), load_external_data=False))
-
-    class _Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._batches = _calibration_batches(calibration)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._batches, None)
-
-    quantized = scratch / "int8.onnx"
-    quantize_static(
-        str(prepared),
-        str(quantized),
-        _Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=head,
-    )
-    return quantized
-
-
-def _head_nodes(model) -> list[str]:
-    """Names of the nodes between ``features`` and ``logits`` (the classifier)."""
-    producers = {output: node for node in model.graph.node for output in node.output}
-
-    def ancestors(tensor: str) -> set[str]:
-        seen: set[str] = set()
-        stack = [tensor]
-        while stack:
-            node = producers.get(stack.pop())
-            if node is not None and node.name not in seen:
-                seen.add(node.name)
-                stack.extend(node.input)
-        return seen
-
-    outputs = {output.name for output in model.graph.output}
-    if LOGITS not in outputs:
-        return []
-    return sorted(ancestors(LOGITS) - ancestors(FEATURES))
-
-
-def _calibration_batches(images: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
-    for start in range(0, len(images), _CALIBRATION_BATCH):
-        batch = images[start : start + _CALIBRATION_BATCH]
-        yield {INPUT: np.ascontiguousarray(2.0 * batch.transpose(0, 3, 1, 2) - 1.0, dtype=np.float32)}
-
-
-def _cache_key(
-    model: InceptionResNetV2, precision: str, calibration: np.ndarray | None, image_size: tuple[int, int]
-) -> str:
-    """Digest of everything the cached file depends on: weights, precision, calibration, input size and the
-    library versions."""
+def _cache_key(model: InceptionResNetV2, image_size: tuple[int, int]) -> str:
+    """Digest of everything the cached file depends on: weights, input size and the library versions."""
     import onnxruntime
 
-    calibrated = images_sha256(calibration) if precision == "int8" and calibration is not None else "-"
     fields = (
-        f"{_ENGINE_FORMAT} irv2 {__version__} torch {torch.__version__} ort {onnxruntime.__version__} {precision}",
-        f"weights {weights_sha256(model)} calibration {calibrated} size {image_size[0]}x{image_size[1]}",
+        f"{_ENGINE_FORMAT} irv2 {__version__} torch {torch.__version__} ort {onnxruntime.__version__} float32",
+        f"weights {weights_sha256(model)} size {image_size[0]}x{image_size[1]}",
     )
     return hashlib.sha256("\n".join(fields).encode()).hexdigest()[:32]
 

@@ -4,7 +4,7 @@
 PyTorch allows for convolutions by default and which moves the logits by about 3e-3 relative; ``tf32`` asks
 for it explicitly. ``bfloat16`` runs the whole network in bfloat16 on CPUs with AVX512-BF16 or AMX and on
 GPUs; ``float16`` on GPUs only (CPUs have no fast float16 convolutions). ``int8`` runs on the CPU through
-ONNX Runtime's static quantization (``onnxruntime_engine``); its tensors in and out stay float32.
+OpenVINO, quantized by NNCF (``openvino_engine``); its tensors in and out stay float32.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SUMMARIES = {
     "tf32": "CUDA's TF32 math for convolutions",
     "bfloat16": "CPUs with AVX512-BF16 or AMX, and GPUs",
     "float16": "GPUs",
-    "int8": "CPU, ONNX Runtime's static quantization calibrated on your images",
+    "int8": "CPU, OpenVINO quantized by NNCF, calibrated on your images",
 }
 
 
@@ -67,7 +67,7 @@ def resolve_precision(spec: str | torch.dtype | None, device: torch.device) -> P
     if name == "tf32" and device.type != "cuda":
         raise ValueError("tf32 is a CUDA math mode; on this device use float32 (exact) or bfloat16")
     if name == "int8" and device.type != "cpu":
-        raise ValueError("int8 runs on the CPU (ONNX Runtime); on a GPU use bfloat16 or float16")
+        raise ValueError("int8 runs on the CPU (OpenVINO); on a GPU use bfloat16 or float16")
     if name == "float16" and device.type == "cpu":
         raise ValueError("float16 runs on GPUs; on a CPU use bfloat16 (fast on CPUs with AVX512-BF16 or AMX)")
     dtype = {
@@ -75,7 +75,7 @@ def resolve_precision(spec: str | torch.dtype | None, device: torch.device) -> P
         "tf32": torch.float32,
         "bfloat16": torch.bfloat16,
         "float16": torch.float16,
-        "int8": torch.float32,  # the network's own tensors; the int8 graph lives in ONNX Runtime
+        "int8": torch.float32,  # the network's own tensors; the int8 graph lives in OpenVINO
     }
     return Precision(name, dtype[name], allow_tf32=name == "tf32")
 

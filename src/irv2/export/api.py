@@ -92,7 +92,7 @@ def export(
     spec = FORMATS_TABLE[format]
     target = Path(path)
     if not isinstance(module, Module):
-        module = load(module)
+        module = load(module, engine="plain")  # only its network is exported: no engine to build
     wrapper = export_wrapper(module)
     metadata = export_metadata(module, format=format, dynamic_size=dynamic_size)
     try:

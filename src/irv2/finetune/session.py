@@ -60,7 +60,7 @@ def _run(data: Path, out: Path, config: FinetuneConfig, dist: Distributed):
         f"{len(split.classes)} classes, {len(split.train)} training and {len(split.val)} validation images"
         + (f", {len(split.skipped)} skipped" if split.skipped else "")
     )
-    base = load(config.weights)
+    base = load(config.weights, engine="plain")  # its network is trained, never run as loaded
     dtype = autocast_dtype(config.dtype, dist.device)
     if not report.have_matplotlib():
         progress.note("matplotlib is not installed: no plots (pip install 'irv2[finetune]')")
@@ -113,7 +113,8 @@ def _run(data: Path, out: Path, config: FinetuneConfig, dist: Distributed):
     if dist.is_main:
         _finish(context, history, best, bad_epochs, progress)
     dist.barrier()
-    return load(out, device=dist.device), history
+    # PyTorch, as trained: converting for another engine is the next irv2.load's choice, not this return's.
+    return load(out, device=dist.device, engine="torch"), history
 
 
 class _Context:
