@@ -28,6 +28,7 @@ def _fresh_engine_notices():
 
     catalog._noticed.clear()
 
+
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")
 
 

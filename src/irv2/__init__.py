@@ -22,6 +22,8 @@ from .errors import (
     InputError,
     Irv2Error,
     JobError,
+    LabelMismatchError,
+    LayoutError,
     MissingDependencyError,
     NotFound,
     OptionError,
@@ -32,6 +34,10 @@ from .errors import (
     ShuttingDown,
     WeightMismatchError,
 )
+
+# Likewise ``irv2.evaluate(module, "val/")`` (accuracy, calibration, speed); ``from irv2.evaluate import read_layout``
+# still works. It imports only numpy, Pillow and irv2's own code here (scipy when a devkit meta.mat is read).
+from .evaluate import evaluate
 
 # Likewise ``irv2.explain(module, images)`` (Grad-CAM maps); ``from irv2.explain import gradcam`` still works.
 from .explain import explain
@@ -58,6 +64,8 @@ __all__ = [
     "InputError",
     "Irv2Error",
     "JobError",
+    "LabelMismatchError",
+    "LayoutError",
     "MissingDependencyError",
     "Module",
     "NotFound",
@@ -70,6 +78,7 @@ __all__ = [
     "ShuttingDown",
     "WeightMismatchError",
     "__version__",
+    "evaluate",
     "explain",
     "export",
     "finetune",

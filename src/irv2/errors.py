@@ -49,8 +49,19 @@ class DownloadError(Irv2Error):
 
 
 class DatasetError(Irv2Error):
-    """A fine-tuning dataset cannot be used: no classes, an empty or single class, too few images to split,
-    a malformed CSV. The message names the folder, file or class at fault."""
+    """A fine-tuning or evaluation dataset cannot be used: no classes, an empty or single class, too few images
+    to split, a malformed CSV. The message names the folder, file or class at fault."""
+
+
+class LayoutError(DatasetError):
+    """Evaluation data irv2 cannot read: a folder in none of the layouts ``irv2 evaluate`` knows, a label file in
+    none of the formats it reads, or a devkit ground truth without its synset map. The message names the folder
+    and the file."""
+
+
+class LabelMismatchError(LayoutError):
+    """A label file that does not match the images (images it has no label for, numbers beyond its end), or
+    labels the weights have no class for. The message names both sides: the labels and the images or weights."""
 
 
 class JobError(Irv2Error):

@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "tensorflow": ("tensorflow",),
     "parquet": ("pyarrow",),
     "ray": ("ray",),
+    "devkit": ("scipy",),
 }
 
 

@@ -78,6 +78,13 @@ def _cached_feature_vector(request, work, home):
     link(request.getfixturevalue("feature_vector_module"), target)
 
 
+def _imagenet_standin(request, work, home):
+    """ImageNet's validation layouts in miniature (conftest.imagenet_standin), linked into the recipe's folder."""
+    root = request.getfixturevalue("imagenet_standin")
+    for entry in sorted(root.iterdir()):
+        link(entry, work / entry.name)
+
+
 GIVENS: dict[str, Given] = {
     "inception_resnet_v2_2016_08_30.tar.gz": Given(
         _artifact("inception_resnet_v2_2016_08_30.tar.gz", "tf_files", "slim_tarball"), tensorflow=True
@@ -91,4 +98,5 @@ GIVENS: dict[str, Given] = {
     # What the serving recipes above these blocks leave running (the shell stops it when the recipe ends).
     "server": Given(shell="irv2 serve --weights irv2-module/ --port 8501 --model-name irv2"),
     "spark": Given(python=_SPARK),  # what the pyspark shell calls `spark`, in local mode
+    "ImageNet stand-in": Given(_imagenet_standin),  # val/, ILSVRC2012_img_val/ + devkit, kaggle/ (no ImageNet here)
 }

@@ -20,6 +20,7 @@ DOCS = (
     "README.md",
     "docs/batch.md",
     "docs/deploy.md",
+    "docs/evaluate.md",
     "docs/finetune.md",
     "docs/migrating.md",
     "docs/performance.md",

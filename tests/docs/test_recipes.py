@@ -46,7 +46,7 @@ def test_recipe_comments_are_understood():
     assert PROBLEMS == []
     unknown = [(r.id, name) for r in RECIPES for name in r.given if name not in GIVENS]
     assert unknown == [], f"no such given; conftest.GIVENS has {sorted(GIVENS)}"
-    docs = {"README.md", "docs/batch.md", "docs/deploy.md", "docs/finetune.md", "docs/migrating.md"}
+    docs = {"README.md", "docs/batch.md", "docs/deploy.md", "docs/evaluate.md", "docs/finetune.md", "docs/migrating.md"}
     assert {r.doc for r in RECIPES} == docs
     unmarked = [f"{r.doc}:{r.line}" for r in RECIPES if not r.skip and _HARDWARE.search(r.code)]
     assert unmarked == [], "these ask for GPUs or several processes: mark them <!-- recipe: skip (REASON) -->"

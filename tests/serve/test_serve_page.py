@@ -9,29 +9,18 @@ The screenshots are left as ``web_page.png`` and ``web_page_heatmap.png`` in the
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import irv2
+from browser_support import chromium
 from irv2.explain.overlay import DEFAULT_ALPHA, jet, upsample
-from requires import unavailable
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing (apt-get install chromium; `make test` does it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # Root (as in CI containers) cannot use Chromium's sandbox.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.mark.slow

@@ -69,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from ..bench import BenchConfig, default_dtypes, format_report, run_bench
-    from ..engine import AUTO, resolve_precision
+    from ..engine import default_engine, resolve_precision
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         random_weights=args.random,
         device=args.device,
         dtypes=dtypes,
-        engines=args.engine or [AUTO],
+        engines=args.engine or [default_engine()],
         batch_sizes=args.batch_sizes or ([1, 64, 256] if device.type == "cuda" else [1, 8, 16]),
         min_seconds=args.seconds,
         images=args.images,

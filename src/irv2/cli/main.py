@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import CommandError, Irv2Error
-from . import bench, classify, explain, export, features, finetune, serve, weights
+from . import bench, classify, evaluate, explain, export, features, finetune, serve, weights
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -28,7 +28,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     parser = argparse.ArgumentParser(
         prog="irv2",
         description="Inception-ResNet-v2, exact to the TF-Hub module: classify images, extract features, "
-        "download and convert weights.",
+        "evaluate on labelled images, download and convert weights.",
         epilog="Run `irv2 COMMAND --help` for the options of each command.",
     )
     parser.add_argument("--version", action="version", version=f"irv2 {__version__}")
@@ -40,6 +40,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     }
     weights.add_parsers(subparsers)
     finetune.add_parser(subparsers)
+    evaluate.add_parser(subparsers)
     export.add_parser(subparsers)
     serve.add_parser(subparsers)
     bench.add_parser(subparsers)

@@ -1,0 +1,119 @@
+"""Building evaluation data sets the way ImageNet is distributed, from drawn images with known labels (for
+tests/evaluate and the recipes of docs/evaluate.md).
+
+Each layout gets the same images under the names that layout uses: ``val/<synset>/ILSVRC2012_val_N.JPEG``
+(ImageNet's folders), a flat ``ILSVRC2012_img_val/`` with Kaggle's ``LOC_val_solution.csv`` or with the devkit's
+``ILSVRC2012_validation_ground_truth.txt`` and a ``meta.mat`` whose class IDs are deliberately not in sorted
+synset order, as the real devkit's are not.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import irv2
+
+SYNSETS = irv2.synsets(1000)  # sorted order, as the TF-Slim and Keras heads use it
+
+# The drawn set of tests/evaluate: COUNT images, the one at BROKEN truncated; the others labelled with the class
+# the weights rank RANKS[i] (0: their first choice), so that top-1 is TOP1 and top-5 TOP5 exactly.
+COUNT, BROKEN = 15, 14
+RANKS = [0, 0, 0, 0, 0, 1, 2, 3, 4, 700, 700, 700, 700, 700]
+TOP1, TOP5 = 5 / 14, 9 / 14
+FINETUNED_CLASSES = ["cat", "coffee", "rocket"]
+
+
+def draw_images(photo_arrays: dict[str, np.ndarray], count: int, *, broken: Sequence[int] = ()) -> list[bytes]:
+    """``count`` JPEG files' bytes: crops of the photos, flipped and shifted so that no two are alike; positions in
+    ``broken`` hold a truncated JPEG instead."""
+    photos = list(photo_arrays.values())
+    files = []
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        top, left = (i * 11) % (photo.shape[0] // 3), (i * 17) % (photo.shape[1] // 3)
+        crop = photo[top : top + 2 * photo.shape[0] // 3, left : left + 2 * photo.shape[1] // 3]
+        if (i // len(photos)) % 2:
+            crop = crop[:, ::-1]
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(crop)).resize((200, 150)).save(buffer, "JPEG", quality=90)
+        data = buffer.getvalue()
+        files.append(data[: len(data) // 3] if i in broken else data)
+    return files
+
+
+def image_name(number: int) -> str:
+    """ImageNet's validation file name of image ``number`` (1-based)."""
+    return f"ILSVRC2012_val_{number:08d}.JPEG"
+
+
+def write_folders(root: Path, files: Sequence[bytes], labels: Sequence[str]) -> Path:
+    """``root/<label>/ILSVRC2012_val_N.JPEG``: ImageNet's folder layout (or a fine-tuned module's class folders)."""
+    for number, (data, label) in enumerate(zip(files, labels, strict=True), start=1):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        (root / label / image_name(number)).write_bytes(data)
+    return root
+
+
+def write_flat(root: Path, files: Sequence[bytes]) -> Path:
+    """``root/ILSVRC2012_val_N.JPEG``: the validation images in one folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    for number, data in enumerate(files, start=1):
+        (root / image_name(number)).write_bytes(data)
+    return root
+
+
+def write_kaggle(path: Path, labels: dict[int, str]) -> Path:
+    """Kaggle's ``LOC_val_solution.csv``: each image's synset first, then its boxes (and more boxes' synsets)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ImageId", "PredictionString"])
+        for number, synset in sorted(labels.items(), key=lambda item: -item[0]):  # not in image order either
+            writer.writerow([image_name(number)[: -len(".JPEG")], f"{synset} 12 20 180 140 {synset} 1 2 30 40 "])
+    return path
+
+
+def devkit_order(seed: int = 2012) -> list[str]:
+    """The 1000 synsets in a devkit-like order: class ID ``i`` is ``order[i - 1]``; a seeded shuffle, so that an
+    ID read as a position in the sorted order names the wrong class."""
+    order = list(np.random.default_rng(seed).permutation(SYNSETS))
+    assert order != SYNSETS
+    return order
+
+
+def write_devkit(folder: Path, labels: dict[int, str], order: Sequence[str], *, meta: bool = True) -> Path:
+    """The devkit's ``data/``: ``ILSVRC2012_validation_ground_truth.txt`` (line ``n``: image ``n``'s class ID in
+    ``order``) and, with ``meta``, ``meta.mat`` (scipy writes it) holding ``order``, followed by a few inner nodes
+    of the hierarchy, as the real one has. Returns the ground truth's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = {synset: i for i, synset in enumerate(order, start=1)}
+    last = max(labels)
+    lines = [str(ids[labels[n]]) if n in labels else str(1 + n % 1000) for n in range(1, last + 1)]
+    truth = folder / "ILSVRC2012_validation_ground_truth.txt"
+    truth.write_text("\n".join(lines) + "\n")
+    if meta:
+        write_meta_mat(folder / "meta.mat", order)
+    return truth
+
+
+def write_meta_mat(path: Path, order: Sequence[str], inner_nodes: int = 5) -> None:
+    from scipy.io import savemat
+
+    fields = [("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("num_children", "O")]
+    table = np.zeros((len(order) + inner_nodes, 1), dtype=fields)
+    names = dict(zip(irv2.synsets(1001), irv2.labels(1001), strict=True))
+    for i, synset in enumerate(order):
+        table[i, 0] = (i + 1, synset, names[synset], 0)
+    for j in range(inner_nodes):
+        table[len(order) + j, 0] = (len(order) + j + 1, f"n9999999{j}", "an inner node", 3)
+    savemat(path, {"synsets": table})
+
+
+def write_synsets_file(path: Path, order: Sequence[str]) -> Path:
+    path.write_text("\n".join(order) + "\n")
+    return path
