@@ -104,7 +104,7 @@ def load(
         if signature == CLASSIFICATION and not info.num_classes:
             raise ValueError(f"{handle} has no classifier (a feature-vector module): use {FEATURE_VECTOR!r}")
         info.default_signature = signature
-    images = _calibration_images(calibration, info.preprocessing) if precision.name == "int8" else None
+    images = calibration_images(calibration, info.preprocessing) if precision.name == "int8" else None
     runner = build_engine(
         spec, model, precision, device=target, image_size=info.image_size, calibration=images, train=train
     )
@@ -113,10 +113,11 @@ def load(
     return Module(model, info, runner)
 
 
-def _calibration_images(
+def calibration_images(
     calibration: np.ndarray | Sequence[str | os.PathLike[str]] | None, preprocessing: Preprocessing
 ) -> np.ndarray | None:
-    """Calibration images as one array ``[N, H, W, 3]`` in [0, 1]; paths are preprocessed as the module's."""
+    """``calibration`` as one array ``[N, H, W, 3]`` in [0, 1] (what engines take); paths are preprocessed by
+    ``preprocessing``, the module's recipe."""
     if calibration is None or isinstance(calibration, np.ndarray):
         return calibration
     paths = list(calibration)

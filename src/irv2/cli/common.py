@@ -15,7 +15,7 @@ from ..api import Module, load
 from ..batch.stream import endpoint_of
 from ..engine import ENGINES, PRECISIONS, engine_names
 from ..engine.catalog import ALIASES as ENGINE_ALIASES
-from ..engine.catalog import AUTO
+from ..engine.catalog import AUTO, ENGINE_VARIABLE
 from ..engine.precision import SUMMARIES, dtype_name
 from ..errors import CommandError, OptionError
 
@@ -234,9 +234,9 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine",
         type=engine_argument,
         metavar="ENGINE",
-        help=engine_help("by default $IRV2_ENGINE, else auto: the fastest installed (irv2 info --engines)").replace(
-            "%", "%%"
-        ),
+        help=engine_help(
+            f"by default ${ENGINE_VARIABLE}, else auto: the fastest installed (irv2 info --engines)"
+        ).replace("%", "%%"),
     )
     parser.add_argument(
         "--calibration",

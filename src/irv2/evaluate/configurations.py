@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..api import Module, load
+from ..api.load import calibration_images
 from ..engine import EngineSpec, Precision, build_engine, resolve_engine, resolve_precision
 from ..errors import CheckpointError, MissingDependencyError, OptionError
 
@@ -95,27 +96,28 @@ def load_configurations(
 ) -> list[Module]:
     """One module per configuration of ``plan``, the reference first.
 
-    From a handle or path each configuration is ``irv2.load``-ed; from a loaded module each runs a copy of its
-    weights (a module loaded in float32 gives exact copies; one loaded in bfloat16 has only bfloat16 weights to
-    give).
+    Every configuration runs a copy of one set of float32 weights: from a handle or path they are read once
+    (``irv2.load`` with the plain engine, which builds nothing), then each configuration builds its engine.
+    From a loaded module its own weights are copied (a module loaded in float32 gives exact copies; one loaded
+    in bfloat16 has only bfloat16 weights to give).
 
     Raises:
         OptionError: a configuration that cannot be built (int8 without calibration images).
     """
     if plan.runs is None:
         return [plan.source]  # type: ignore[list-item]
+    source = plan.source
+    if not isinstance(source, Module):
+        try:
+            source = load(source, engine="plain", progress=progress)
+        except OSError as exc:  # a weights file that cannot be opened (permissions, a vanished mount)
+            raise CheckpointError(str(plan.source), f"cannot read the weights ({exc.strerror or exc})") from None
     modules = []
     for dtype, engine, precision, spec in plan.runs:
         try:
-            if isinstance(plan.source, Module):
-                modules.append(_configure(plan.source, precision, spec, plan.device, calibration))
-            else:
-                options = {"dtype": dtype, "engine": spec.name, "calibration": calibration, "progress": progress}
-                modules.append(load(plan.source, device=plan.device, **options))
+            modules.append(_configure(source, precision, spec, plan.device, calibration))
         except ValueError as exc:  # int8 without calibration images, or images that do not fit
             raise OptionError(f"{_named(dtype, engine)}: {exc}") from None
-        except OSError as exc:  # a weights file that cannot be opened (permissions, a vanished mount)
-            raise CheckpointError(str(plan.source), f"cannot read the weights ({exc.strerror or exc})") from None
     return modules
 
 
@@ -134,9 +136,6 @@ def _configure(
     if module.engine_name == spec.name and module.precision == precision.name and module.device == device:
         return module
     model = copy.deepcopy(module.model).float().eval()
-    images = None
-    if precision.name == "int8" and calibration is not None:
-        paths = not isinstance(calibration, np.ndarray)
-        images = np.stack([module.preprocess(p) for p in calibration]) if paths else calibration
+    images = calibration_images(calibration, module.preprocessing) if precision.name == "int8" else None
     engine = build_engine(spec, model, precision, device=device, image_size=module.info.image_size, calibration=images)
     return Module(model, module.info, engine)
