@@ -64,7 +64,7 @@ def test_changed_weights_are_traced_again(weights_dir, batch):
     [
         ({"device": "cuda"}, "runs on cpu, not cuda"),  # refused before any weights are read: no GPU needed
         ({"tags": {"train"}}, "runs in eager PyTorch"),
-        ({"dtype": "int8"}, "not int8; int8 runs on engine 'onnxruntime'"),
+        ({"dtype": "int8"}, "not int8; int8 runs on engine 'openvino'"),
     ],
 )
 def test_refusals(weights_dir, kwargs, message):
