@@ -98,7 +98,7 @@ def agreement(weights: Path, device: torch.device, with_compile: bool) -> list[d
         model = reference_module.model.double()
         x = torch.from_numpy(2.0 * images.transpose(0, 3, 1, 2) - 1.0).double()
         reference = model(x).numpy()
-    modes = [("float32", "torch"), ("float32", "plain"), ("bfloat16", "torch")]
+    modes = [("float32", "torch"), ("float32", "plain"), *(("bfloat16", "torch") for _ in _bfloat16(device))]
     if device.type == "cuda":
         modes += [("tf32", "torch"), ("float16", "torch")]
     if with_compile:
@@ -125,11 +125,20 @@ def agreement(weights: Path, device: torch.device, with_compile: bool) -> list[d
     return rows
 
 
+def _bfloat16(device: torch.device) -> tuple[str, ...]:
+    """``("bfloat16",)`` where the device runs it: GPUs, and CPUs with bfloat16 instructions (irv2 refuses it on
+    the others, which a dry run on such a CPU checks elsewhere)."""
+    from irv2.engine.precision import cpu_has_fast_bfloat16
+
+    return ("bfloat16",) if device.type != "cpu" or cpu_has_fast_bfloat16() else ()
+
+
 def cli_check(weights: Path, photos: Path, device: str) -> dict:
     """``irv2 classify`` on the JPEGs: on ``device`` in float32 and bfloat16, against the CPU in float32."""
     subset = sorted(photos.iterdir())[:8]
     reference = _classify(weights, subset, "cpu", "float32")
-    runs = {f"{device} {dtype}": _classify(weights, subset, device, dtype) for dtype in ("float32", "bfloat16")}
+    dtypes = ("float32", *_bfloat16(torch.device(device)))
+    runs = {f"{device} {dtype}": _classify(weights, subset, device, dtype) for dtype in dtypes}
     reference_indices, reference_scores = _top1(reference)
     result: dict = {"photos": len(subset)}
     for name, rows in runs.items():
@@ -201,7 +210,7 @@ def bench(weights: Path, photos: Path, device: torch.device, quick: bool) -> dic
     config = BenchConfig(
         weights=str(weights),
         device=str(device),
-        dtypes=["float32", "tf32", "bfloat16", "float16"] if gpu else ["float32", "bfloat16"],
+        dtypes=["float32", "tf32", "bfloat16", "float16"] if gpu else ["float32", *_bfloat16(device)],
         engines=["torch"],
         batch_sizes=[1, 2] if quick else [1, 64, 256],
         min_seconds=0.5 if quick else 2.0,

@@ -61,6 +61,7 @@ class FakeModule:
     num_classes = 1001
     labels = irv2.imagenet_labels()
     device = torch.device("cpu")
+    device_type = "cpu"
     preprocessing = Preprocessing()
     expected_image_size = preprocessing.image_size
 

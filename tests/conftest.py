@@ -24,9 +24,9 @@ os.environ["IRV2_ENGINE"] = "torch"
 @pytest.fixture(autouse=True)
 def _fresh_engine_notices():
     """Each test sees the automatic choice's once-per-process notices afresh."""
-    from irv2.engine import catalog
+    from irv2 import notices
 
-    catalog._noticed.clear()
+    notices.forget()
 
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")

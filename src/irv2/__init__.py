@@ -8,9 +8,8 @@
 
 from __future__ import annotations
 
+from ._lazy import lazy_attributes
 from ._version import __version__
-from .api import CLASSIFICATION, FEATURE_VECTOR, Module, get_expected_image_size, load, save
-from .data import sample_image
 from .errors import (
     CheckpointError,
     CommandError,
@@ -35,21 +34,14 @@ from .errors import (
     WeightMismatchError,
 )
 
-# Likewise ``irv2.evaluate(module, "val/")`` (accuracy, calibration, speed); ``from irv2.evaluate import read_layout``
-# still works. It imports only numpy, Pillow and irv2's own code here (scipy when a devkit meta.mat is read).
+# ``irv2.evaluate(...)``, ``irv2.explain(...)``, ``irv2.export(...)`` and ``irv2.finetune(...)`` are functions that
+# shadow their packages' names on ``irv2`` on purpose; the packages stay importable (``from irv2.finetune import
+# FinetuneConfig``). They are bound here, eagerly, because importing a subpackage later would rebind its name on
+# ``irv2`` to the package; each package's ``__init__`` is light (its own heavy parts are imported on use).
 from .evaluate import evaluate
-
-# Likewise ``irv2.explain(module, images)`` (Grad-CAM maps); ``from irv2.explain import gradcam`` still works.
 from .explain import explain
-
-# Likewise ``irv2.export(module, "model.onnx")``; onnx and TensorFlow are imported only when a format needs them.
 from .export import export
-
-# The function shadows its package's name on ``irv2`` on purpose (``irv2.finetune(...)``); the package stays
-# importable as ``from irv2.finetune import FinetuneConfig``. It imports only torch-level code here.
 from .finetune import finetune
-from .labels import Prediction, imagenet_labels, imagenet_synsets, top_k
-from .preprocessing import load_image
 
 __all__ = [
     "CLASSIFICATION",
@@ -93,11 +85,37 @@ __all__ = [
 ]
 
 
+# Everything else resolves on first use (PEP 562): ``import irv2`` imports numpy and irv2's own light modules, not
+# torch, Pillow's plugins or any engine runtime. What imports torch is listed in docs/performance.md.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "CLASSIFICATION": ".api",
+        "FEATURE_VECTOR": ".api",
+        "Module": ".api",
+        "get_expected_image_size": ".api",
+        "load": ".api",
+        "save": ".api",
+        "sample_image": ".data",
+        "Prediction": ".labels",
+        "imagenet_labels": ".labels",
+        "imagenet_synsets": ".labels",
+        "top_k": ".labels",
+        "load_image": ".preprocessing",
+    },
+    __all__,
+)
+
+
 def labels(num_classes: int = 1001) -> list[str]:
     """ImageNet class names: 1001 with "background" at index 0 (the TF-Hub head), or 1000 without."""
+    from .labels import imagenet_labels
+
     return imagenet_labels(num_classes)
 
 
 def synsets(num_classes: int = 1001) -> list[str]:
     """WordNet synset IDs in label order (1001 with "background" first, or 1000)."""
+    from .labels import imagenet_synsets
+
     return imagenet_synsets(num_classes)

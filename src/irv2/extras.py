@@ -36,3 +36,15 @@ def require_extra(extra: str, purpose: str) -> None:
     missing = missing_modules(extra)
     if missing:
         raise MissingDependencyError(f"{purpose} needs {' and '.join(missing)}: pip install 'irv2[{extra}]'")
+
+
+def require_torch(purpose: str) -> None:
+    """Raise MissingDependencyError when PyTorch cannot be imported: inference from an ONNX Runtime or OpenVINO
+    file runs without it, but ``purpose`` (the PyTorch network, a tensor call, fine-tuning...) needs it."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError(
+            f"{purpose} needs PyTorch, which is not installed here: pip install torch (irv2 infers from an ONNX "
+            "Runtime or OpenVINO file without it)"
+        ) from None

@@ -12,7 +12,7 @@ import torch
 import irv2.cli.weights
 from irv2.cli.main import main
 from irv2.engine import catalog
-from irv2.engine.precision import resolve_precision
+from irv2.engine.precision import BFLOAT16_VARIABLE, cpu_has_fast_bfloat16, resolve_precision
 from irv2.extras import missing_modules
 
 CPU = torch.device("cpu")
@@ -30,9 +30,12 @@ def _info(capsys, *args: str) -> tuple[str, str]:
 
 
 def _auto(dtype: str, device: torch.device = CPU) -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return catalog.auto_engine(resolve_precision(dtype, device), device)
+    return catalog.auto_choice(resolve_precision(dtype, device), device)[0]
+
+
+def _runs(dtype: str) -> bool:
+    """Whether this CPU runs ``dtype`` (bfloat16 needs its instructions)."""
+    return dtype != "bfloat16" or cpu_has_fast_bfloat16()
 
 
 def _installed(name: str) -> bool:
@@ -74,6 +77,9 @@ def test_json_lists_every_engine_and_the_auto_choices(capsys, no_weights):
         assert (engine["devices"], engine["dtypes"]) == (list(spec.devices), list(spec.dtypes))
     assert list(info["auto"]["cpu"]) == list(CPU_DTYPES)
     for dtype, choice in info["auto"]["cpu"].items():
+        if not _runs(dtype):  # bfloat16 on a CPU without its instructions: refused, saying why
+            assert choice["engine"] is None and "no bfloat16 instructions" in choice["note"], choice
+            continue
         assert choice["engine"] == _auto(dtype), dtype
     assert ("cuda" in info["auto"]) is torch.cuda.is_available()
     for dtype, choice in info["auto"].get("cuda", {}).items():
@@ -90,18 +96,19 @@ def test_text_lists_every_engine_and_the_auto_choices(capsys, no_weights):
         assert row[1] == ("yes" if _installed(name) else "no:"), row
         assert ", ".join(spec.dtypes) in " ".join(row)
     auto = [line.split() for line in out.splitlines() if line.startswith("  cpu ")]
-    assert auto == [["cpu", dtype, _auto(dtype)] for dtype in CPU_DTYPES]
+    assert auto == [["cpu", dtype, _auto(dtype) if _runs(dtype) else "refused"] for dtype in CPU_DTYPES]
 
 
 def test_everything_installed_picks_the_fastest(capsys, only):
     only("onnx", "openvino")
     info = json.loads(_info(capsys, "--json")[0])
     assert all(engine["installed"] for engine in info["engines"].values())
+    bfloat16 = info["auto"]["cpu"].pop("bfloat16")
     assert info["auto"]["cpu"] == {
         "float32": {"engine": "onnxruntime", "note": None},
-        "bfloat16": {"engine": "openvino", "note": None},
         "int8": {"engine": "openvino", "note": None},
     }
+    assert bfloat16["engine"] == ("openvino" if _runs("bfloat16") else None)
 
 
 def test_a_missing_extra_is_marked_and_named_in_a_note(capsys, only):
@@ -126,7 +133,7 @@ def test_a_missing_extra_is_marked_and_named_in_a_note(capsys, only):
 
 def test_no_engine_for_a_dtype_says_what_to_install(capsys, only, monkeypatch):
     only()  # neither ONNX Runtime nor OpenVINO: int8 has no engine
-    monkeypatch.setattr(irv2.cli.weights, "cpu_has_fast_bfloat16", lambda: False)
+    monkeypatch.setenv(BFLOAT16_VARIABLE, "0")  # and a CPU without bfloat16 instructions
     info = json.loads(_info(capsys, "--json")[0])
     int8 = info["auto"]["cpu"]["int8"]
     assert int8["engine"] is None
@@ -135,7 +142,8 @@ def test_no_engine_for_a_dtype_says_what_to_install(capsys, only, monkeypatch):
 
     out, _ = _info(capsys)
     assert ["cpu", "int8", "none", "installed"] in [line.split() for line in out.splitlines()]
-    assert "note: this CPU has no AVX512-BF16 or AMX: bfloat16 is emulated, slower than float32" in out
+    assert ["cpu", "bfloat16", "refused"] in [line.split() for line in out.splitlines()]
+    assert "note: cpu bfloat16: dtype bfloat16: this CPU has no bfloat16 instructions" in out
 
 
 def test_engines_with_a_handle_is_a_usage_error(capsys):

@@ -24,6 +24,7 @@ from irv2.engine.openvino_engine import OpenVinoEngine
 from irv2.engine.precision import Precision, cpu_has_fast_bfloat16
 from irv2.errors import MissingDependencyError
 from irv2.export.wrapper import relative_error
+from irv2.preprocessing import preprocess_for_eval
 from requires import require
 
 require("openvino", "the OpenVINO engine: pip install 'irv2[openvino]'")
@@ -51,6 +52,36 @@ def test_float32_is_exact_to_the_plain_network(float_module, batch, reference):
     outputs = float_module(batch, as_dict=True)
     assert np.array_equal(outputs["default"], float_module(batch))
     assert outputs["InceptionResnetV2/Mixed_6a"].shape == (len(batch), 17, 17, 1088)
+
+
+def test_convert_reads_the_builders_graph_at_any_size(plain, photo_arrays, monkeypatch):
+    """``convert`` at 160 x 192: OpenVINO reads the ONNX builder's graph, its PyTorch front end (which traces)
+    is not called; input ``x`` ``[?, 3, 160, 192]``, TF-Hub's output names, one conv per branch as the traced
+    graph had them, and the plain network's outputs within 1e-5 in float32."""
+    import openvino as ov
+
+    def no_tracing(*args, **kwargs):
+        raise AssertionError("convert must not trace the network with ov.convert_model")
+
+    monkeypatch.setattr(ov, "convert_model", no_tracing)
+    ir = openvino_engine.convert(plain.model, (160, 192))
+    (x_input,) = ir.inputs
+    assert x_input.get_names() == {"x"} and x_input.get_partial_shape() == ov.PartialShape([-1, 3, 160, 192])
+    outputs = [(output.get_names(), output.get_partial_shape()) for output in ir.outputs]
+    assert outputs == [({"logits"}, ov.PartialShape([-1, 1001])), ({"features"}, ov.PartialShape([-1, 1536]))]
+    assert sum(op.get_type_name() == "Convolution" for op in ir.get_ordered_ops()) == 244
+    compiled = ov.Core().compile_model(ir, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    images = np.stack([preprocess_for_eval(image, (160, 192)) for image in list(photo_arrays.values())[:2]])
+    x = np.ascontiguousarray(2.0 * images.transpose(0, 3, 1, 2) - 1.0, dtype=np.float32)
+    results = compiled({"x": x})
+    with torch.inference_mode():
+        feature_map = plain.model.forward_features(torch.from_numpy(x))
+        expected = {
+            "logits": plain.model.forward_head(feature_map),
+            "features": plain.model.forward_head(feature_map, pre_logits=True),
+        }
+    for name, value in expected.items():
+        assert relative_error(np.array(results[compiled.output(name)]), value.numpy()) < 1e-5, name
 
 
 def test_a_batch_runs_across_streams_as_single_images_would(float_module, batch, reference):
@@ -198,16 +229,19 @@ def _installed(monkeypatch, *present: str) -> None:
         ("int8", ("onnx", "openvino"), "openvino", None),
     ],
 )
-def test_auto_picks_by_the_measured_rule(monkeypatch, recwarn, dtype, present, expected, notice):
+def test_auto_picks_by_the_measured_rule(monkeypatch, capsys, recwarn, dtype, present, expected, notice):
     _installed(monkeypatch, *present)
     precision = Precision(dtype, torch.float32)
     assert catalog.auto_engine(precision, torch.device("cpu")) == expected
-    notices = [str(w.message) for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    # A notice is one plain line on stderr, "irv2: ...", never a Python warning with a source line.
+    assert [w for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
+    captured = capsys.readouterr()
+    assert captured.out == ""
     if notice is None:
-        assert notices == []
+        assert captured.err == ""
     else:
-        assert len(notices) == 1 and "\n" not in notices[0]
-        assert re.search(notice, notices[0])
+        assert captured.err.startswith("irv2: running ") and captured.err.count("\n") == 1
+        assert re.search(notice, captured.err)
 
 
 def test_auto_elsewhere_is_pytorch(monkeypatch):
@@ -224,20 +258,20 @@ def test_auto_int8_without_openvino_names_it(monkeypatch):
         catalog.auto_engine(Precision("int8", torch.float32), torch.device("cpu"))
 
 
-def test_a_notice_is_said_once_per_process(monkeypatch, recwarn):
+def test_a_notice_is_said_once_per_process(monkeypatch, capsys):
     _installed(monkeypatch)
     for _ in range(3):
         catalog.auto_engine(Precision("float32", torch.float32), torch.device("cpu"))
-    assert len([w for w in recwarn if issubclass(w.category, RuntimeWarning)]) == 1
+    assert capsys.readouterr().err.count("irv2: running float32 on engine 'torch'") == 1
 
 
-def test_engine_left_unset_is_auto_unless_irv2_engine_says(weights_dir, monkeypatch):
+def test_engine_left_unset_is_auto_unless_irv2_engine_says(weights_dir, monkeypatch, capsys):
     """What users get by default: the automatic choice; ``$IRV2_ENGINE`` pins another, checked like
     ``engine=`` and named in its errors."""
     _installed(monkeypatch, "openvino")
     monkeypatch.delenv("IRV2_ENGINE")
-    with pytest.warns(RuntimeWarning, match="irv2 runs float32 on engine 'openvino': 'onnxruntime' is faster"):
-        assert irv2.load(weights_dir).engine_name == "openvino"
+    assert irv2.load(weights_dir).engine_name == "openvino"
+    assert "irv2: running float32 on engine 'openvino': 'onnxruntime' is faster" in capsys.readouterr().err
     assert irv2.load(weights_dir, tags={"train"}).engine_name == "torch"  # the train graph needs autograd
     monkeypatch.setenv("IRV2_ENGINE", "plain")
     assert irv2.load(weights_dir).engine_name == "plain"

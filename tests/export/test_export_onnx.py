@@ -1,5 +1,5 @@
-"""ONNX export, read back with onnxruntime: the command line end to end, and a features-only export whose
-height and width are free."""
+"""ONNX export, read back with onnxruntime: the command line end to end, a features-only export whose
+height and width are free, and a module of another size exported with free height and width."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-from export_support import assert_matches_module
+from export_support import FLOWERS, TOLERANCE, assert_matches_module, relative_error
 
 from cli_runner import run_irv2
+from irv2.api.module import Module, ModuleInfo
 from irv2.export import export
+from irv2.export.wrapper import export_wrapper, reference_outputs
+from irv2.preprocessing import preprocess_for_eval
 
 
 def _session(path) -> onnxruntime.InferenceSession:
@@ -104,3 +107,26 @@ def test_features_only_onnx_has_one_output(features_session):
 def test_features_only_onnx_takes_any_size(features_session, features_module, images, odd_images, which):
     batch = images[2:4] if which == "299" else odd_images
     assert_matches_module(_run(features_session, batch), features_module, batch)
+
+
+def test_onnx_of_a_module_at_another_size_takes_any_size(tmp_path, flowers_module, photo_arrays, odd_images):
+    """A 5-class module trained at 160 x 192 (not TF-Hub's 299), exported with free height and width: irv2's
+    own check passed (160 x 192 at batches 2 and 1, 124 x 213), the graph and its metadata say any size, and
+    it gives the network's outputs at 263 x 320 and at the smallest input too."""
+    module = Module(flowers_module.model, ModuleInfo(5, FLOWERS, image_size=(160, 192)))
+    result = export(module, tmp_path / "small.onnx", dynamic_size=True)
+    assert set(result.errors) == {"logits", "features"} and max(result.errors.values()) <= TOLERANCE
+    session = _session(result.path)
+    assert session.get_inputs()[0].shape == ["batch", "height", "width", 3]
+    assert {output.name: output.shape for output in session.get_outputs()} == {
+        "logits": ["batch", 5], "features": ["batch", 1536]
+    }  # fmt: skip
+    metadata = {key: json.loads(value) for key, value in session.get_modelmeta().custom_metadata_map.items()}
+    assert metadata["image_size"] == [160, 192] and metadata["labels"] == FLOWERS
+    assert metadata["inputs"]["images"]["shape"] == ["batch", "height", "width", 3]
+    smallest = np.stack([preprocess_for_eval(image, (75, 75)) for image in list(photo_arrays.values())[:2]])
+    wrapper = export_wrapper(module)
+    for images in (odd_images, smallest):
+        got = _run(session, images)
+        for name, value in reference_outputs(wrapper, images).items():
+            assert relative_error(got[name], value) <= TOLERANCE, (name, images.shape)

@@ -62,9 +62,15 @@ def request(
 class ServerProcess:
     """``python -m irv2 serve --weights WEIGHTS --port 0 ARGS...``, started and waited for."""
 
-    def __init__(self, weights: str | os.PathLike[str], *args: str, startup_timeout: float = 180.0) -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike[str],
+        *args: str,
+        startup_timeout: float = 180.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         command = [sys.executable, "-m", "irv2", "serve", "--weights", str(weights), "--port", "0", *args]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []
         self.port: int | None = None
         self._started = threading.Event()

@@ -1,6 +1,7 @@
-"""The user-facing API: ``load``, ``save`` and the TF-Hub-style ``Module``."""
+"""The user-facing API: ``load``, ``save`` and the TF-Hub-style ``Module`` (importing it imports no torch)."""
 
-from .load import load, save, set_train_mode
+from .._lazy import lazy_attributes
+from .load import load, save
 from .module import CLASSIFICATION, FEATURE_VECTOR, Module, ModuleInfo, get_expected_image_size
 
 __all__ = [
@@ -13,3 +14,5 @@ __all__ = [
     "save",
     "set_train_mode",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, {"set_train_mode": ".train_graph"}, __all__)

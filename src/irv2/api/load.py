@@ -1,36 +1,32 @@
-"""``irv2.load`` and ``irv2.save``: from any supported file to a ready ``Module`` and back."""
+"""``irv2.load`` and ``irv2.save``: from any supported file to a ready ``Module`` and back.
+
+``irv2.load`` decides what it needs before it imports anything heavy: the precision and the engine first (no
+torch), then, for ONNX Runtime and OpenVINO on the CPU, whether an engine file was prepared for these weights
+before (found by the weights files' digests, no torch); only when none was does it read the weights into
+PyTorch (``network_load``), build the engine and remember the file for next time.
+"""
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from ..engine import build_engine, resolve_engine, resolve_precision
-from ..errors import CheckpointError, HandleError, WeightMismatchError
-from ..formats import read_checkpoint
-from ..formats.keras_h5 import is_hdf5, read_keras_h5
-from ..labels import labels_for
-from ..model import InceptionResNetV2
+from .._lazy import lazy_attributes
+from ..engine.catalog import build_engine, resolve_engine
+from ..engine.precision import Precision, device_type, resolve_precision
 from ..preprocessing import Preprocessing
-from ..weights.keras_names import keras_to_slim
-from ..weights.native import CONFIG_FILE, is_native_module, read_native_config, read_safetensors, save_native
-from ..weights.native import WEIGHTS_FILE as NATIVE_WEIGHTS
-from ..weights.slim_convert import SlimLayout, inspect_layout, slim_to_state_dict
+from .exported import export_kind, load_exported
 from .module import CLASSIFICATION, FEATURE_VECTOR, Module, ModuleInfo
-from .train_graph import set_train_mode
 
-ARCHITECTURE = "inception_resnet_v2"
+if TYPE_CHECKING:
+    import torch
 
-HANDLE_HELP = (
-    "irv2.load takes a TF-Hub module folder or .tar.gz, a TF-Slim V1 .ckpt file or .tar.gz, "
-    "a V2 checkpoint prefix, an irv2 module folder (irv2.save), a .safetensors state dict or Keras .h5 weights"
-)
+# The engines that run a file of their runtime's format, which can be prepared once and opened without torch.
+RUNTIME_ENGINES = ("onnxruntime", "openvino")
 
 
 def load(
@@ -53,7 +49,8 @@ def load(
             Models address, ``google/imagenet/inception_resnet_v2/feature_vector/1``, the TF-Slim tarball
             URL, ...) or any other http(s) URL, fetched once, verified and cached under ``$IRV2_HOME``; or a
             local TF-Hub module folder or archive, TF checkpoint (V1 file or V2 prefix), irv2 module folder,
-            ``.safetensors`` state dict with irv2/timm keys, or Keras ``.h5`` weights.
+            ``.safetensors`` state dict with irv2/timm keys, or Keras ``.h5`` weights; or an ``irv2 export``
+            ONNX file (runs on ONNX Runtime) or OpenVINO IR folder (runs on OpenVINO), without torch.
         signature: the default signature of the returned module (``image_classification`` or
             ``image_feature_vector``); defaults to classification when the weights have a classifier.
         device: where to run (default: CPU), e.g. ``"cuda"``.
@@ -86,31 +83,67 @@ def load(
         Irv2Error: weights that cannot be found, fetched or read (``HandleError``, ``DownloadError``,
             ``CheckpointError``, ``WeightMismatchError``), or an engine's missing extra
             (``MissingDependencyError``).
-        ValueError: a signature, dtype or engine that these weights or this device cannot run, saying why.
+        ValueError: a signature, dtype or engine that these weights or this device cannot run, saying why
+            (``OptionError`` for bfloat16 on a CPU without bfloat16 instructions).
+
+    On ONNX Runtime and OpenVINO the first load of some weights reads them into PyTorch and converts the network
+    once, saying so in one line on stderr; later loads open the prepared file without importing torch, and
+    the network is read only when ``module.model`` is first asked for (``irv2.engine.prepared``).
     """
     train = _train_tag(tags)
-    target = torch.device(device) if device is not None else torch.device("cpu")
     # Checked before any weights are read: a wrong dtype or engine fails at once, not after a download.
-    precision = resolve_precision(dtype, target)
-    spec = resolve_engine(engine, precision, target, train=train)
+    precision = resolve_precision(dtype, device)
     local = Path(handle).expanduser() if handle is not None else None
-    if local is not None and (local.exists() or Path(f"{local}.index").exists()):
-        model, info = _load_local(local)
-    else:
-        model, info = _load_from_hub(handle, offline=offline, progress=progress)
-    if signature is not None:
-        if signature not in (CLASSIFICATION, FEATURE_VECTOR):
-            raise ValueError(f"unknown signature {signature!r}; use {CLASSIFICATION!r} or {FEATURE_VECTOR!r}")
-        if signature == CLASSIFICATION and not info.num_classes:
-            raise ValueError(f"{handle} has no classifier (a feature-vector module): use {FEATURE_VECTOR!r}")
-        info.default_signature = signature
-    images = calibration_images(calibration, info.preprocessing) if precision.name == "int8" else None
+    kind = export_kind(local) if local is not None else None
+    if kind is not None:
+        module = load_exported(local, kind, precision=precision, engine=engine, device=device, train=train)
+        return _with_signature(module, signature, handle)
+    spec = resolve_engine(engine, precision, device, train=train)
+    source = None
+    calibration_key = _calibration_key(calibration) if precision.name == "int8" else None
+    preparable = spec.name in RUNTIME_ENGINES and not train and device_type(device) == "cpu"
+    if precision.name == "int8" and calibration_key is None:
+        preparable = False  # a calibration set that cannot be named is not looked up or remembered
+    if preparable:
+        source = _source_key(local, handle)
+        if source is not None:
+            module = _open_prepared(source, spec.name, precision, calibration_key, handle, offline, progress)
+            if module is not None:
+                return _with_signature(module, signature, handle)
+
+    from .network_load import load_network
+    from .train_graph import set_train_mode
+
+    model, info = load_network(handle, offline=offline, progress=progress)
+    natural_signature = info.default_signature
+    _check_signature(info, signature, handle)
+    target = device if device is not None else "cpu"
     runner = build_engine(
-        spec, model, precision, device=target, image_size=info.image_size, calibration=images, train=train
+        spec,
+        model,
+        precision,
+        device=target,
+        image_size=info.image_size,
+        calibration=calibration_images(calibration, info.preprocessing) if precision.name == "int8" else None,
+        train=train,
     )
     if train:
         set_train_mode(model)
-    return Module(model, info, runner)
+    module = Module(model, info, runner)
+    if source is None and preparable:
+        source = _source_key(local, handle)  # a hub handle's first load has just cached the weights
+    if source is not None:
+        from ..engine import prepared
+
+        prepared.remember(source, module, natural_signature, calibration_key)
+    return _with_signature(module, signature, handle)
+
+
+def save(module: Module, path: str | os.PathLike[str]) -> Path:
+    """Write ``module`` as an irv2 module folder (``model.safetensors`` + ``irv2.json``) at ``path``."""
+    from .network_load import save_module
+
+    return save_module(module, path)
 
 
 def calibration_images(
@@ -126,6 +159,119 @@ def calibration_images(
     return np.asarray(calibration, dtype=np.float32)
 
 
+def _open_prepared(
+    source: str,
+    engine: str,
+    precision: Precision,
+    calibration_key: str | None,
+    handle: Any,
+    offline: bool | None,
+    progress: bool | None,
+) -> Module | None:
+    """The module over the engine file prepared for ``source`` before, or None if there is none."""
+    from ..engine import prepared
+
+    record = prepared.find(source, engine, precision.name, calibration_key)
+    if record is None:
+        return None
+    info = ModuleInfo(
+        num_classes=int(record.info["num_classes"]),
+        labels=record.info.get("labels"),
+        default_signature=record.info.get("default_signature") or CLASSIFICATION,
+        preprocessing=record.info.get("preprocessing"),
+        provenance=record.info.get("provenance"),
+    )
+    runner = _runtime_engine(engine)(
+        None,
+        precision,
+        image_size=info.image_size,
+        path=record.path,
+        num_classes=info.num_classes,
+        calibration_sha256=record.calibration_sha256,
+    )
+    try:
+        runner.build()
+    except Exception:
+        return None
+
+    def network() -> Any:
+        from .network_load import load_network
+
+        model, _ = load_network(handle, offline=offline, progress=progress)
+        return model.eval()
+
+    return Module(None, info, runner, model_loader=network, weights_sha256=record.weights_sha256)
+
+
+def _calibration_key(calibration: Any) -> str | None:
+    """What the int8 calibration set is, without preprocessing it: its image files' digests, or the array's."""
+    import hashlib
+
+    from ..engine.calibration import images_sha256
+    from ..hub.digests import source_digest
+
+    if calibration is None:
+        return None
+    if isinstance(calibration, np.ndarray):
+        return images_sha256(np.asarray(calibration, dtype=np.float32))
+    paths = list(calibration)
+    if not paths or not all(isinstance(p, (str, os.PathLike)) for p in paths):
+        return images_sha256(np.asarray(paths, dtype=np.float32))
+    digests = [source_digest(Path(p)) for p in paths]
+    if None in digests:
+        return None  # an unreadable image: the long way reports it
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def _runtime_engine(name: str) -> Any:
+    if name == "onnxruntime":
+        from ..engine.onnxruntime_engine import OnnxRuntimeEngine
+
+        return OnnxRuntimeEngine
+    from ..engine.openvino_engine import OpenVinoEngine
+
+    return OpenVinoEngine
+
+
+def _source_key(local: Path | None, handle: Any) -> str | None:
+    """What the weights are, by their files' digests (no torch): a local file or folder's own files, a
+    registered handle's cached copy; None when that cannot be known without reading them (a handle not cached
+    yet, a path that is not there)."""
+    from ..hub.digests import source_digest
+
+    if local is not None and (local.exists() or Path(f"{local}.index").exists()):
+        return source_digest(local)
+    from .. import hub
+    from ..errors import HandleError
+    from ..weights.native import is_native_module
+
+    try:
+        source = hub.resolve_source(None if handle is None else os.fspath(handle))
+    except HandleError:
+        return None
+    cache = hub.module_cache_dir(source)
+    if not is_native_module(cache):
+        return None
+    digest = source_digest(cache)
+    return None if digest is None else f"{source.name} {digest}"
+
+
+def _check_signature(info: ModuleInfo, signature: str | None, handle: Any) -> None:
+    if signature is None:
+        return
+    if signature not in (CLASSIFICATION, FEATURE_VECTOR):
+        raise ValueError(f"unknown signature {signature!r}; use {CLASSIFICATION!r} or {FEATURE_VECTOR!r}")
+    if signature == CLASSIFICATION and not info.num_classes:
+        raise ValueError(f"{handle} has no classifier (a feature-vector module): use {FEATURE_VECTOR!r}")
+
+
+def _with_signature(module: Module, signature: str | None, handle: Any) -> Module:
+    _check_signature(module.info, signature, handle)
+    if signature is not None:
+        module.info.default_signature = signature
+    return module
+
+
 def _train_tag(tags: Iterable[str] | None) -> bool:
     if tags is None:
         return False
@@ -135,173 +281,6 @@ def _train_tag(tags: Iterable[str] | None) -> bool:
     return "train" in tags
 
 
-def _load_local(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
-    if is_native_module(path):
-        return _load_native(path)
-    if path.suffix == ".safetensors":
-        return _load_state_dict_file(path)
-    if is_hdf5(path):
-        return _load_keras_h5(path)
-    return _load_tensorflow(path)
-
-
-def _load_from_hub(
-    handle: str | os.PathLike[str] | None, *, offline: bool | None, progress: bool | None
-) -> tuple[InceptionResNetV2, ModuleInfo]:
-    """Registered handles and URLs: the native copy if one is cached, else fetch, convert and cache it.
-
-    After the first load the weights live in irv2's own format under ``$IRV2_HOME/modules``, so a later
-    load neither re-reads nor re-verifies the original archive, and works offline.
-    """
-    from .. import hub
-
-    try:
-        source = hub.resolve_source(None if handle is None else os.fspath(handle))
-    except HandleError:
-        registered = ", ".join(s.name for s in hub.sources())
-        raise HandleError(
-            f"{handle}: no such file or folder, and not a registered handle or URL. {HANDLE_HELP}; "
-            f"or a registered handle ({registered}) or an http(s) URL"
-        ) from None
-    cache = hub.module_cache_dir(source)
-    if is_native_module(cache):
-        try:
-            return _load_native(cache)
-        except (CheckpointError, WeightMismatchError) as exc:
-            warnings.warn(f"ignoring a damaged cached module, converting again: {exc}", RuntimeWarning, stacklevel=3)
-    artifact = hub.fetch(source, offline=offline, progress=progress)
-    model, info = _load_local(artifact)
-    checksum = hub.describe(source).get("checksum")
-    info.provenance.update(source=source.name, urls=list(source.urls), checksum=checksum, artifact=str(artifact))
-    if source.preprocessing:
-        info.preprocessing = Preprocessing.from_dict(source.preprocessing)
-    try:
-        with hub.FileLock(cache.parent / f"{cache.name}.lock"):
-            _save_module(model, info, cache)
-    except OSError as exc:
-        warnings.warn(f"could not cache the converted weights in {cache}: {exc}", RuntimeWarning, stacklevel=3)
-    return model, info
-
-
-def save(module: Module, path: str | os.PathLike[str]) -> Path:
-    """Write ``module`` as an irv2 module folder (``model.safetensors`` + ``irv2.json``) at ``path``."""
-    return _save_module(module.model, module.info, Path(path))
-
-
-def _save_module(model: InceptionResNetV2, info: ModuleInfo, path: Path) -> Path:
-    config = {
-        "architecture": ARCHITECTURE,
-        "num_classes": info.num_classes,
-        "aux_logits": model.aux_logits is not None,
-        # The size stays at the top level too, where irv2 before 0.2 (and tools reading irv2.json) look for it.
-        "image_size": list(info.image_size),
-        "input_range": [0.0, 1.0],
-        "default_signature": info.default_signature,
-        "preprocessing": info.preprocessing.to_dict(),
-        "labels": info.labels,
-        "provenance": info.provenance,
-    }
-    return save_native(path, model.state_dict(), config)
-
-
-def _new_info(num_classes: int, provenance: dict[str, Any]) -> ModuleInfo:
-    return ModuleInfo(
-        num_classes=num_classes,
-        labels=labels_for(num_classes),
-        default_signature=CLASSIFICATION if num_classes else FEATURE_VECTOR,
-        provenance=provenance,
-    )
-
-
-def _load_tensorflow(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
-    tensors, format_name = read_checkpoint(path)
-    return _model_from_slim(path, tensors, format_name)
-
-
-def _load_keras_h5(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
-    try:
-        tensors = keras_to_slim(read_keras_h5(path))
-    except WeightMismatchError as exc:
-        raise WeightMismatchError(f"{path}: {exc}") from None
-    return _model_from_slim(path, tensors, "keras-h5")
-
-
-def _model_from_slim(path: Path, tensors: dict, format_name: str) -> tuple[InceptionResNetV2, ModuleInfo]:
-    layout = inspect_layout(tensors)
-    model = _empty_model(layout)
-    expected = {k: v.shape for k, v in model.state_dict().items()}
-    try:
-        conversion = slim_to_state_dict(tensors, expected, layout=layout)
-    except WeightMismatchError as exc:
-        raise WeightMismatchError(f"{path}: {exc}") from None
-    model.load_state_dict(conversion.state_dict, strict=True, assign=True)
-    provenance = {"source": str(path), "format": format_name, "ignored_tensors": conversion.ignored}
-    return model, _new_info(layout.num_classes, provenance)
-
-
-def _load_state_dict_file(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
-    state = read_safetensors(path)
-    layout = _layout_of_state_dict(path, state)
-    model = _model_from_state_dict(path, state, layout)
-    return model, _new_info(layout.num_classes, {"source": str(path), "format": "safetensors"})
-
-
-def _load_native(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
-    config = read_native_config(path)
-    if config.get("architecture") != ARCHITECTURE:
-        raise CheckpointError(path, f"holds a {config.get('architecture')!r} model, not {ARCHITECTURE!r}")
-    state = read_safetensors(path / NATIVE_WEIGHTS, sha256=config.get("weights_sha256"))
-    layout = SlimLayout(int(config["num_classes"]), bool(config.get("aux_logits", False)))
-    model = _model_from_state_dict(path, state, layout)
-    info = ModuleInfo(
-        num_classes=layout.num_classes,
-        labels=config.get("labels"),
-        default_signature=config.get("default_signature", CLASSIFICATION if layout.num_classes else FEATURE_VECTOR),
-        preprocessing=_preprocessing_of(path, config),
-        provenance={**config.get("provenance", {}), "loaded_from": str(path)},
-    )
-    return model, info
-
-
-def _preprocessing_of(path: Path, config: dict[str, Any]) -> Preprocessing:
-    try:
-        return Preprocessing.from_dict(config.get("preprocessing"), image_size=config.get("image_size"))
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(path / CONFIG_FILE, f"its preprocessing cannot be used ({exc})") from None
-
-
-def _layout_of_state_dict(path: Path, state: dict[str, torch.Tensor]) -> SlimLayout:
-    classif = state.get("classif.weight")
-    if classif is not None and classif.ndim != 2:
-        raise WeightMismatchError(f"{path}: classif.weight has shape {list(classif.shape)}, expected 2-D")
-    num_classes = int(classif.shape[0]) if classif is not None else 0
-    return SlimLayout(num_classes, any(k.startswith("aux_logits.") for k in state))
-
-
-def _model_from_state_dict(path: Path, state: dict[str, torch.Tensor], layout: SlimLayout) -> InceptionResNetV2:
-    model = _empty_model(layout)
-    expected = model.state_dict()
-    # Older PyTorch exports omit BatchNorm's step counter; it plays no part in the forward pass.
-    for key in expected:
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = torch.zeros((), dtype=torch.long)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    misshapen = [
-        f"{k}: {list(state[k].shape)} (expected {list(v.shape)})"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    if missing or unexpected or misshapen:
-        lines = [*(f"missing {k}" for k in missing), *(f"unexpected {k}" for k in unexpected), *misshapen]
-        shown = "\n  ".join(lines[:20]) + (f"\n  … and {len(lines) - 20} more" if len(lines) > 20 else "")
-        raise WeightMismatchError(f"{path}: the state dict does not fit Inception-ResNet-v2:\n  {shown}")
-    model.load_state_dict(state, strict=True, assign=True)
-    return model
-
-
-def _empty_model(layout: SlimLayout) -> InceptionResNetV2:
-    """The network without storage ("meta" tensors): every tensor comes from the weights file, so
-    random initialisation would be wasted work; ``load_state_dict(assign=True)`` fills it."""
-    with torch.device("meta"):
-        return InceptionResNetV2(num_classes=layout.num_classes, aux_logits=layout.aux_logits)
+# ``from irv2.api.load import set_train_mode`` (its home before the train graph had a module of its own), imported on
+# use: it needs torch.
+__getattr__, _ = lazy_attributes(__name__, {"set_train_mode": "irv2.api.train_graph"})

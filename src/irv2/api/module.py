@@ -4,25 +4,27 @@ Mirrors TF-Hub's common image signatures: float images ``[B, H, W, 3]`` with val
 last, go in; ``image_classification`` gives logits ``[B, num_classes]``, ``image_feature_vector`` the
 1536-d global average of ``Conv2d_7b_1x1``. The [0, 1] → [-1, 1] mapping the TF-Hub module does
 internally (``2 * x - 1``) happens here, so ``module.model`` stays the plain TF-Slim network.
+
+Nothing here imports torch at import time. A module whose engine runs from an ONNX Runtime or OpenVINO file
+answers numpy calls without it; ``module.model``, tensor calls, end points, ``device``/``dtype`` and ``to``
+import torch (and build the network) on first use.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from ..engine import InferenceEngine, resolve_precision
-from ..engine.fingerprint import model_fingerprint, weights_sha256
-from ..engine.precision import Precision
+from ..engine.precision import Precision, resolve_precision
 from ..errors import InputError, OptionError
-from ..model import BASE_ENDPOINTS, MIN_INPUT_SIZE, InceptionResNetV2
+from ..extras import require_torch
+from ..model.names import BASE_ENDPOINTS, MIN_INPUT_SIZE
 from ..preprocessing import DEFAULT_MAX_PIXELS, Preprocessing
-from ..weights.slim_names import tensor_map
 from .signatures import (
     CLASSIFICATION,
     FEATURE_VECTOR,
@@ -34,6 +36,12 @@ from .signatures import (
     output_info,
     resolve_endpoints,
 )
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..engine import InferenceEngine
+    from ..model import InceptionResNetV2
 
 
 class ModuleInfo:
@@ -84,19 +92,66 @@ class Module:
     """A loaded Inception-ResNet-v2 with TF-Hub's calling convention. Create it with ``irv2.load``.
 
     Attributes:
-        model: the ``torch.nn.Module`` (NCHW input in [-1, 1], logits out), to fine-tune, save or export.
+        model: the ``torch.nn.Module`` (NCHW input in [-1, 1], logits out), to fine-tune, save or export. A
+            module whose engine runs from a prepared ONNX Runtime or OpenVINO file builds it on first use
+            (importing torch then); one loaded from an exported file has none.
         info: classes, labels, image size, preprocessing and provenance of the weights.
         engine: the inference path, kept in step with ``model``: ``irv2.engine.InferenceEngine`` (a fused
             copy of ``model``, BatchNorm folded, kernels fused, channels-last, in the module's precision),
-            ``TorchScriptEngine`` (that copy traced for oneDNN Graph) or ``OnnxRuntimeEngine``.
+            ``TorchScriptEngine`` (that copy traced for oneDNN Graph), ``OnnxRuntimeEngine`` or
+            ``OpenVinoEngine``.
     """
 
-    def __init__(self, model: InceptionResNetV2, info: ModuleInfo, engine: Any = None) -> None:
-        self.model = model
+    def __init__(
+        self,
+        model: InceptionResNetV2 | None,
+        info: ModuleInfo,
+        engine: Any = None,
+        *,
+        model_loader: Callable[[], InceptionResNetV2] | None = None,
+        weights_sha256: str | None = None,
+    ) -> None:
+        """``model``, or None with ``model_loader`` (builds it on first use) or with neither (an exported file:
+        no network to give). ``weights_sha256``: the weights' digest when known without the network."""
+        self._model = model
+        self._model_loader = model_loader
         self.info = info
-        self.engine = engine or InferenceEngine(model, _precision_of(model))
+        if engine is None:
+            from ..engine import InferenceEngine
+
+            engine = InferenceEngine(self.model, _precision_of(self.model))
+        self.engine = engine
         self._weights_digest: tuple[int, str] | None = None
+        self._known_digest = weights_sha256
         self._torch_engine: InferenceEngine | None = None
+
+    @property
+    def model(self) -> InceptionResNetV2:
+        """The plain PyTorch network; built on first use when the module runs from a prepared engine file."""
+        if self._model is None:
+            if self._model_loader is None:
+                source = self.info.provenance.get("loaded_from", "an exported file")
+                raise OptionError(
+                    f"{source}: this module was loaded from an exported {self.engine_name} file, which holds the "
+                    "inference graph only; for the PyTorch network (fine-tuning, end points, export, explain) "
+                    "load the original weights with irv2.load"
+                )
+            require_torch("the PyTorch network (module.model)")
+            model = self._model_loader()
+            attach = getattr(self.engine, "attach", None)
+            if attach is not None:
+                attach(model)  # the engine follows the network's weights from now on
+            self._model = model
+        return self._model
+
+    @model.setter
+    def model(self, model: InceptionResNetV2) -> None:
+        self._model = model
+
+    @property
+    def has_model(self) -> bool:
+        """Whether the PyTorch network is built (False for a module answering from an engine file alone)."""
+        return self._model is not None
 
     # -- properties mirroring hub.Module -----------------------------------------------------------
     @property
@@ -118,11 +173,29 @@ class Module:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where the network runs, as a ``torch.device`` (imports torch; :attr:`device_type` does not)."""
+        if self._model is None:
+            require_torch("module.device")
+            import torch
+
+            return torch.device("cpu")  # engine files run on the CPU
+        return next(self._model.parameters()).device
+
+    @property
+    def device_type(self) -> str:
+        """``cpu``, ``cuda`` or ``mps``, without importing torch."""
+        return "cpu" if self._model is None else self.device.type
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
+        """The torch dtype of the network's tensors (float32 for an engine file's network)."""
+        return self.precision_dtype if self._model is None else next(self._model.parameters()).dtype
+
+    @property
+    def precision_dtype(self) -> torch.dtype:
+        import torch
+
+        return torch.float32
 
     @property
     def precision(self) -> str:
@@ -152,6 +225,10 @@ class Module:
     def weights_sha256(self) -> str:
         """The sha256 of the network's weights (float32 values, in state-dict order): the same weights give the
         same digest whatever file or precision they were loaded from. Kept until the weights change."""
+        if self._model is None and self._known_digest is not None:
+            return self._known_digest
+        from ..engine.fingerprint import model_fingerprint, weights_sha256
+
         fingerprint = model_fingerprint(self.model)
         if self._weights_digest is None or self._weights_digest[0] != fingerprint:
             self._weights_digest = (fingerprint, weights_sha256(self.model))
@@ -170,7 +247,17 @@ class Module:
         }
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """Move or cast the network (as ``nn.Module.to``); the fast path follows at the next call."""
+        """Move or cast the network (as ``nn.Module.to``); the fast path follows at the next call. OptionError
+        (the network left as it was) for bfloat16 on a CPU without bfloat16 instructions."""
+        import torch
+
+        from ..engine.precision import NO_BFLOAT16, cpu_has_fast_bfloat16
+
+        # nn.Module.to's own reading of its arguments, so the refusal comes before any weight is rounded.
+        device, dtype, _, _ = torch._C._nn._parse_to(*args, **kwargs)
+        device = device if device is not None else self.device
+        if device.type == "cpu" and dtype == torch.bfloat16 and not cpu_has_fast_bfloat16():
+            raise OptionError(NO_BFLOAT16)
         self.model.to(*args, **kwargs)
         if self.engine.precision.dtype != self.dtype:
             self.engine.precision = _precision_of(self.model)
@@ -196,6 +283,9 @@ class Module:
         """
         signature = self._resolve(signature)
         images = _images_of(images, signature, self.expected_image_size)
+        if not as_dict and self._runs_on_numpy(images):
+            array = _checked_array(images, self.expected_image_size)
+            return self.engine.run_images(array, pre_logits=signature == FEATURE_VECTOR)
         if not as_dict:
             return self._run(images, signature)
         names = self.endpoint_names
@@ -217,12 +307,20 @@ class Module:
         outputs = self._run(images, self.info.default_signature, endpoints=wanted, default=False)
         return {endpoint_key(name): outputs[name] for name in wanted}
 
+    def _runs_on_numpy(self, images: Any) -> bool:
+        """Whether this call can go to the engine as numpy, without torch: an engine that runs numpy (ONNX
+        Runtime, OpenVINO), an input that is not a tensor, and the inference graph."""
+        if not hasattr(self.engine, "run_images") or _is_tensor(images):
+            return False
+        return self._model is None or not self._model.training
+
     @property
     def endpoint_names(self) -> tuple[str, ...]:
         """The end points this module gives, in network order: the base network's, ``global_pool``,
         ``PreLogitsFlatten``, then ``Logits``, ``Predictions`` with a classifier and ``AuxLogits`` in the train
         graph."""
-        aux = self.model.training and self.num_classes > 0 and self.model.aux_logits is not None
+        model = self._model  # a network not built yet is in the inference graph: no AuxLogits
+        aux = model is not None and model.training and self.num_classes > 0 and model.aux_logits is not None
         return endpoint_names(classifier=self.num_classes > 0, aux=aux)
 
     def _run(
@@ -234,6 +332,9 @@ class Module:
         default: bool = True,
     ) -> Any:
         """``default`` alone (no ``endpoints``) or a dict of ``default`` and the short-named ``endpoints``."""
+        require_torch("end points and calls with tensors" if endpoints else "a call with tensors or in the train graph")
+        import torch
+
         from_numpy = not isinstance(images, torch.Tensor)
         x = _to_nchw(images, self.device, self.dtype, self.expected_image_size)
         pre_logits = signature == FEATURE_VECTOR
@@ -281,6 +382,8 @@ class Module:
         """A fused torch engine over ``model``, for end points of a module whose engine (ONNX Runtime,
         TorchScript) cannot give them; made once, and kept in step with the weights as every engine is."""
         if self._torch_engine is None:
+            from ..engine import InferenceEngine
+
             self._torch_engine = InferenceEngine(self.model, _precision_of(self.model))
         return self._torch_engine
 
@@ -303,13 +406,15 @@ class Module:
         """TF-Slim variable names (``InceptionResnetV2/Conv2d_1a_3x3/weights``...) mapped to the network's
         tensors, as ``hub.Module.variable_map`` maps them to variables. The tensors are the network's own, in
         PyTorch's layout (a conv's ``weights`` is OIHW where TF's is HWIO); changing one changes the module."""
+        from ..weights.slim_names import tensor_map
+
         state = self.model.state_dict(keep_vars=True)
         return {tf_name: state[key] for tf_name, (key, _) in tensor_map().items() if key in state}
 
     @property
     def training(self) -> bool:
         """True for the ``{"train"}`` graph: BatchNorm on batch statistics, dropout on."""
-        return self.model.training
+        return self._model is not None and self._model.training
 
     def _resolve(self, signature: str | None) -> str:
         if signature in (None, "default"):
@@ -322,13 +427,14 @@ class Module:
         source = self.info.provenance.get("source", "?")
         return (
             f"irv2.Module(num_classes={self.num_classes}, signatures={list(self.signatures)}, "
-            f"device={self.device}, precision={self.precision!r}, engine={type(self.engine).__name__}, "
+            f"device={self.device_type}, precision={self.precision!r}, engine={type(self.engine).__name__}, "
             f"source={source!r})"
         )
 
 
 def _precision_of(model: InceptionResNetV2) -> Precision:
     """The precision matching the network's current dtype and device (float32 math, never TF32)."""
+
     parameter = next(model.parameters())
     try:
         return resolve_precision(parameter.dtype, parameter.device)
@@ -350,42 +456,70 @@ def _images_of(images: Any, signature: str, size: tuple[int, int]) -> Any:
     return images["images"]
 
 
-def _to_nchw(images: Any, device: torch.device, dtype: torch.dtype, size: tuple[int, int] = (299, 299)) -> torch.Tensor:
-    expected = f"float32 [batch, {size[0]}, {size[1]}, 3] with values in [0, 1]"
-    if isinstance(images, torch.Tensor):
-        x = images
-    else:
-        try:
-            array = np.asarray(images)
-        except (TypeError, ValueError) as exc:  # e.g. ragged nested lists
-            raise InputError(f"images: expected {expected}, got a {type(images).__name__} ({exc})") from None
-        if array.dtype.kind not in "fiub":
-            raise InputError(
-                f"images: expected {expected}, got a {type(images).__name__} that is not numbers "
-                f"(numpy dtype {array.dtype}): pass an array or tensor of pixels"
-            )
-        # torch refuses to share read-only buffers (e.g. a numpy view of bytes); copy only those.
-        x = torch.from_numpy(array if array.flags.writeable else array.copy())
-    shape = tuple(x.shape)
-    if x.ndim == 3 and x.shape[-1] == 3:
+def _expected(size: tuple[int, int]) -> str:
+    return f"float32 [batch, {size[0]}, {size[1]}, 3] with values in [0, 1]"
+
+
+def _checked_array(images: Any, size: tuple[int, int], *, cast: bool = True) -> np.ndarray:
+    """``images`` (an array, or what converts to one) as NHWC numpy, checked as :func:`_check_shape` says;
+    float32 and contiguous with ``cast`` (no copy when it already is)."""
+    try:
+        array = np.asarray(images)
+    except (TypeError, ValueError) as exc:  # e.g. ragged nested lists
+        raise InputError(f"images: expected {_expected(size)}, got a {type(images).__name__} ({exc})") from None
+    if array.dtype.kind not in "fiub":
+        raise InputError(
+            f"images: expected {_expected(size)}, got a {type(images).__name__} that is not numbers "
+            f"(numpy dtype {array.dtype}): pass an array or tensor of pixels"
+        )
+    _check_shape(tuple(array.shape), array.dtype.kind == "f", str(array.dtype), size)
+    if array.size and array.dtype.kind == "f" and float(array.max()) > 2.0:
+        warnings.warn(
+            "image values above 2 look like 0-255 pixels; the module expects [0, 1]", RuntimeWarning, stacklevel=4
+        )
+    return np.ascontiguousarray(array, dtype=np.float32) if cast else array
+
+
+def _check_shape(shape: tuple[int, ...], floating: bool, dtype: str, size: tuple[int, int]) -> None:
+    """InputError naming what is wrong with a batch of ``shape`` and ``dtype``, and the fix."""
+    expected = _expected(size)
+    if len(shape) == 3 and shape[-1] == 3:
         raise InputError(f"images: expected {expected}, got one image {shape}: add a batch axis, images[None]")
-    if x.ndim == 4 and x.shape[1] == 3 and x.shape[-1] != 3:
+    if len(shape) == 4 and shape[1] == 3 and shape[-1] != 3:
         raise InputError(
             f"images: expected {expected} (channels last, as TF-Hub), got {shape}, channels first: "
             "move them last (numpy: images.transpose(0, 2, 3, 1); torch: images.permute(0, 2, 3, 1))"
         )
-    if x.ndim != 4 or x.shape[-1] != 3:
+    if len(shape) != 4 or shape[-1] != 3:
         raise InputError(f"images: expected {expected} (RGB, channels last), got shape {shape}")
-    if not x.is_floating_point():
-        raise InputError(f"images: expected {expected}, got {str(x.dtype).removeprefix('torch.')}: divide by 255")
-    if min(x.shape[1:3]) < MIN_INPUT_SIZE:
+    if not floating:
+        raise InputError(f"images: expected {expected}, got {dtype.removeprefix('torch.')}: divide by 255")
+    if min(shape[1:3]) < MIN_INPUT_SIZE:
         raise InputError(
             f"images: expected {expected}, got {shape}: images must be at least {MIN_INPUT_SIZE} x {MIN_INPUT_SIZE}"
         )
-    if x.numel() and _largest(x) > 2.0:
-        warnings.warn(
-            "image values above 2 look like 0-255 pixels; the module expects [0, 1]", RuntimeWarning, stacklevel=4
-        )
+
+
+def _is_tensor(value: Any) -> bool:
+    """Whether ``value`` is a torch tensor, without importing torch (a caller holding one has imported it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _to_nchw(images: Any, device: torch.device, dtype: torch.dtype, size: tuple[int, int] = (299, 299)) -> torch.Tensor:
+    import torch
+
+    if isinstance(images, torch.Tensor):
+        x = images
+        _check_shape(tuple(x.shape), x.is_floating_point(), str(x.dtype), size)
+        if x.numel() and _largest(x) > 2.0:
+            warnings.warn(
+                "image values above 2 look like 0-255 pixels; the module expects [0, 1]", RuntimeWarning, stacklevel=4
+            )
+    else:
+        array = _checked_array(images, size, cast=False)
+        # torch refuses to share read-only buffers (e.g. a numpy view of bytes); copy only those.
+        x = torch.from_numpy(array if array.flags.writeable else array.copy())
     # A pinned (page-locked) batch can be copied to a GPU while the host goes on decoding the next one.
     return x.to(device=device, dtype=dtype, non_blocking=x.is_pinned()).permute(0, 3, 1, 2)
 
@@ -422,6 +556,8 @@ def _head_endpoints(
 ) -> dict[str, torch.Tensor]:
     """TF-Slim's end points after the base network, those of ``names`` that the head computes."""
     values = {"global_pool": lambda: pooled[:, :, None, None], "PreLogitsFlatten": lambda: dropped}
+    import torch
+
     if logits is not None:
         values["Logits"] = lambda: logits
         values["Predictions"] = lambda: torch.softmax(logits.float(), dim=1)
@@ -438,6 +574,8 @@ def _output(value: torch.Tensor, to_numpy: bool) -> Any:
 
 
 def _largest(x: torch.Tensor) -> float:
+    import torch
+
     """The largest value of ``x``; through numpy on the CPU, on this thread. A PyTorch reduction would wake its
     OpenMP threads, which then spin for a while, beside ONNX Runtime's threads when that engine runs next
     (docs/performance.md measures the cost at batch 1)."""

@@ -12,10 +12,9 @@ import functools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import torch
 
 from ..errors import OptionError
-from ..model import BASE_ENDPOINTS, NUM_FEATURES, InceptionResNetV2
+from ..model.names import BASE_ENDPOINTS, NUM_FEATURES
 from ..weights.slim_names import SCOPE
 
 CLASSIFICATION = "image_classification"
@@ -154,6 +153,10 @@ def output_info(
 def _base_shapes(height: int, width: int) -> dict[str, list[int]]:
     """The NHWC shape (batch left out) of each base end point at ``height`` x ``width``: the network itself run
     on the meta device, which computes shapes and allocates nothing."""
+    import torch
+
+    from ..model import InceptionResNetV2
+
     with torch.device("meta"):
         network = InceptionResNetV2(num_classes=0, aux_logits=False).eval()
         points = network.forward_endpoints(torch.empty(1, 3, height, width))

@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 import numpy as np
-import torch
 
 from ..api import Module
 from ..errors import Irv2Error
@@ -105,7 +105,7 @@ def decode_one(item: Input, preprocess: Preprocessing, *, draft: bool = True) ->
         return Decoded(item, None, error_text(item.path, exc))
 
 
-def stack_images(batch: Sequence[Decoded], *, pin_memory: bool = False) -> np.ndarray | torch.Tensor | None:
+def stack_images(batch: Sequence[Decoded], *, pin_memory: bool = False) -> Any:
     """The decoded images of ``batch`` as one ``[B, H, W, 3]`` array, or None when none decoded.
 
     ``pin_memory``: return a page-locked CPU tensor instead, so the copy to a GPU can run asynchronously.
@@ -115,6 +115,8 @@ def stack_images(batch: Sequence[Decoded], *, pin_memory: bool = False) -> np.nd
         return None
     if not pin_memory:
         return np.stack(images)
+    import torch
+
     stacked = torch.empty((len(images), *images[0].shape), dtype=torch.float32, pin_memory=True)
     np.stack(images, out=stacked.numpy())
     return stacked
@@ -131,9 +133,11 @@ def error_text(path: str, exc: BaseException) -> str:
     return message
 
 
-def run_module(module: Module, images: np.ndarray | torch.Tensor, signature: str) -> np.ndarray:
+def run_module(module: Module, images: Any, signature: str) -> np.ndarray:
     """``module(images, signature=...)`` as float32 numpy, also for a pinned tensor (GPU runs)."""
-    if isinstance(images, torch.Tensor):
+    if not isinstance(images, np.ndarray):  # a pinned tensor (GPU runs): torch is loaded
+        import torch
+
         with torch.inference_mode():
             return module(images, signature=signature).float().cpu().numpy()
     return module(images, signature=signature)

@@ -37,7 +37,7 @@ def class_labels(module: Module) -> list[str]:
 
 def predict_batch(module: Module, batch: Sequence[Decoded], k: int, labels: Sequence[str]) -> list[Result]:
     """One :class:`Result` per item of ``batch``, in order: top-``k`` softmax predictions, or the error."""
-    images = stack_images(batch, pin_memory=module.device.type == "cuda")
+    images = stack_images(batch, pin_memory=module.device_type == "cuda")
     logits = run_module(module, images, CLASSIFICATION) if images is not None else None
     predictions = iter(top_k(logits, k, labels) if logits is not None else ())
     return [
@@ -66,7 +66,7 @@ def embed_batch(module: Module, batch: Sequence[Decoded], endpoint: str | None =
     """The 1536-d features of ``batch``'s images, ``[len(batch), 1536]`` float32, or with ``endpoint`` that end
     point's maps ``[len(batch), h, w, c]``; zeros where an image failed."""
     rows = np.zeros((len(batch), *output_shape(module, endpoint)), np.float32)
-    images = stack_images(batch, pin_memory=module.device.type == "cuda")
+    images = stack_images(batch, pin_memory=module.device_type == "cuda")
     if images is not None:
         good = [i for i, d in enumerate(batch) if d.image is not None]
         if endpoint is None:

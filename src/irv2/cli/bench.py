@@ -6,8 +6,6 @@ import argparse
 import json
 import sys
 
-import torch
-
 from .common import CommandError, device_name, dtype_argument, dtype_help, engine_argument, engine_help
 
 DESCRIPTION = """\
@@ -68,6 +66,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..bench import BenchConfig, default_dtypes, format_report, run_bench
     from ..engine import default_engine, resolve_precision
 

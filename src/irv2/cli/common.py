@@ -7,9 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-
-import torch
 
 from ..api import Module, load
 from ..batch.stream import endpoint_of
@@ -46,12 +45,10 @@ def load_module(
     """
     if device is not None:
         _check_device(device)
-    # Subnormal floats make CPU convolutions many times slower (measured 5-50x with random weights whose
-    # activations fade); TensorFlow flushes them to zero on CPU too. The CLI owns its process, so set it here.
-    torch.set_flush_denormal(True)
+    flush_denormals()
     images = _calibration_paths(calibration) if calibration else None
     try:
-        return load(
+        module = load(
             handle,
             device=device,
             dtype=dtype,
@@ -59,9 +56,12 @@ def load_module(
             calibration=images,
             progress=False if quiet else None,
         )
+        flush_denormals()  # torch may have come with the weights
+        return module
     except ValueError as exc:  # a precision the device or engine cannot run
         options = f"--dtype {dtype}" + (f" --engine {engine}" if engine else "")
-        raise CommandError(f"{options}: {exc}", status=2) from None
+        message = str(exc).removeprefix(f"dtype {dtype}: ")  # the option is named once
+        raise CommandError(f"{options}: {message}", status=2) from None
     except RuntimeError as exc:  # torch could not move the model to the device (out of memory, driver)
         raise CommandError(f"cannot load the weights onto {device}: {exc}") from None
     except OSError as exc:
@@ -113,7 +113,20 @@ def _calibration_paths(arguments: list[str]) -> list[str]:
     return [i.path for i in inputs]
 
 
+def flush_denormals() -> None:
+    """Subnormal floats make CPU convolutions many times slower (measured 5-50x with random weights whose
+    activations fade); TensorFlow flushes them to zero on CPU too. The CLI owns its process, so it sets this for
+    PyTorch, when PyTorch is loaded (a run on ONNX Runtime or OpenVINO from a prepared file never loads it)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_flush_denormal(True)
+
+
 def _check_device(device: str) -> None:
+    if device.split(":")[0] == "cpu":
+        return
+    import torch
+
     kind = torch.device(device).type
     if kind == "cuda" and not torch.cuda.is_available():
         raise CommandError(f"--device {device}: CUDA is not available in this PyTorch installation or machine")
@@ -146,11 +159,13 @@ def _whole_number(text: str, minimum: int) -> int:
 
 def device_name(text: str) -> str:
     """argparse type: a torch device string such as ``cpu``, ``cuda``, ``cuda:1`` or ``mps``."""
-    try:
-        torch.device(text)
-    except RuntimeError:
-        raise argparse.ArgumentTypeError(f"not a torch device: {text!r} (e.g. cpu, cuda, cuda:1, mps)") from None
-    return text
+    if not _DEVICE.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"not a torch device: {text!r} (e.g. cpu, cuda, cuda:1, mps)")
+    return text.strip()
+
+
+# What torch.device accepts, checked without importing torch: a device type, optionally with an index.
+_DEVICE = re.compile(r"(cpu|cuda|mps|xpu|xla|hpu|ipu|mtia|privateuseone|meta)(:\d+)?")
 
 
 def add_image_arguments(parser: argparse.ArgumentParser) -> None:

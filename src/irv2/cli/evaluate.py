@@ -7,11 +7,9 @@ import argparse
 import sys
 from typing import Any
 
-import torch
-
+from ..batch.runner import DEFAULT_CHUNK_SIZE
 from ..errors import CommandError, OptionError
 from ..evaluate import METRICS_FILE, REPORT_FILE, evaluate
-from ..evaluate.api import DEFAULT_CHUNK_SIZE
 from .common import (
     _calibration_paths,
     device_name,
@@ -19,6 +17,7 @@ from .common import (
     dtype_help,
     engine_argument,
     engine_help,
+    flush_denormals,
     non_negative_int,
     positive_int,
     warn,
@@ -132,7 +131,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     # Subnormal floats make CPU convolutions many times slower; the CLI owns its process (as classify does).
-    torch.set_flush_denormal(True)
+    flush_denormals()
     calibration = _calibration_paths(args.calibration) if args.calibration else None
     try:
         metrics = evaluate(

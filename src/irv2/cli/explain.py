@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,8 +15,6 @@ from ..atomic import atomic_write
 from ..batch import Input, decode_batches, expand_inputs
 from ..engine.catalog import TORCH_ENGINE
 from ..errors import OptionError
-from ..explain import Explanation, caption, gradcam, gradcam_top_k, write_overlay_png
-from ..explain.targets import class_index
 from ..progress import ProgressBar
 from .common import CommandError, add_image_arguments, load_module, positive_int, speed_options, warn
 
@@ -64,6 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..explain import gradcam, gradcam_top_k
+    from ..explain.targets import class_index
+
     if args.target is not None and args.top > 1:
         raise CommandError(
             f"--target {args.target} and --top {args.top}: choose one class (--target) or the K best (--top)",
@@ -118,8 +120,11 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _write(base: Path, image: np.ndarray, explanation: Explanation, i: int) -> None:
-    """``base.npy`` (the raw map) and ``base.png`` (the overlay) for image ``i`` of ``explanation``."""
+def _write(base: Path, image: np.ndarray, explanation: Any, i: int) -> None:
+    """``base.npy`` (the raw map) and ``base.png`` (the overlay) for image ``i`` of ``explanation`` (an
+    ``irv2.explain.Explanation``)."""
+    from ..explain import caption, write_overlay_png
+
     heatmap = explanation.maps[i]
     text = caption(explanation.labels[i], explanation.scores[i], explanation.targets[i])
     png = base.with_name(base.name + ".png")

@@ -6,8 +6,6 @@ import argparse
 import dataclasses
 import os
 
-import torch
-
 from ..errors import CommandError, OptionError
 from ..finetune import finetune
 from ..finetune.config import DTYPES, MODES, OPTIMIZERS, FinetuneConfig, canonical_dtype
@@ -172,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
         warn("--sync-bn is deprecated and does nothing: under torchrun BatchNorm always uses the global batch")
     # Random or freshly fine-tuned weights can produce subnormal floats, which make CPU convolutions many
     # times slower; the CLI owns its process, so flush them to zero as TensorFlow does on CPU.
+    import torch
+
     torch.set_flush_denormal(True)
     try:
         finetune(args.data, args.out, **options)

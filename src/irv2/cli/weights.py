@@ -13,12 +13,10 @@ import os
 import sys
 from typing import Any
 
-import torch
-
 from ..api import load, save
 from ..engine import catalog
 from ..engine.precision import PRECISIONS, cpu_has_fast_bfloat16, resolve_precision
-from ..errors import CommandError, MissingDependencyError
+from ..errors import CommandError, MissingDependencyError, OptionError
 from ..weights.native import is_native_module
 
 
@@ -183,6 +181,9 @@ def _describe_engines() -> dict[str, Any]:
         for name in PRECISIONS:
             try:
                 precision = resolve_precision(name, device)
+            except OptionError as exc:  # bfloat16 on a CPU without its instructions: listed, with the refusal
+                auto[device.type][name] = {"engine": None, "note": str(exc)}
+                continue
             except ValueError:  # not a precision for this device (float16 on a CPU, int8 on a GPU)
                 continue
             choice: dict[str, Any] = {"engine": None, "note": None}
@@ -194,8 +195,10 @@ def _describe_engines() -> dict[str, Any]:
     return {"engines": engines, "auto": auto, "cpu_fast_bfloat16": cpu_has_fast_bfloat16()}
 
 
-def _devices() -> list[torch.device]:
+def _devices() -> list[Any]:
     """The device types this machine has: the CPU, and CUDA or MPS when PyTorch can use them."""
+    import torch
+
     devices = [torch.device("cpu")]
     if torch.cuda.is_available():
         devices.append(torch.device("cuda"))
@@ -216,12 +219,11 @@ def _engines_as_text(description: dict[str, Any]) -> str:
     notes = []
     for device, dtypes in description["auto"].items():
         for dtype, choice in dtypes.items():
-            choices.append((device, dtype, choice["engine"] or "none installed"))
+            refused = choice["engine"] is None and "no bfloat16 instructions" in (choice["note"] or "")
+            choices.append((device, dtype, choice["engine"] or ("refused" if refused else "none installed")))
             if choice["note"]:
                 notes.append(f"note: {device} {dtype}: {choice['note']}")
     lines += _table(choices)
-    if "cpu" in description["auto"] and not description["cpu_fast_bfloat16"]:
-        notes.append("note: this CPU has no AVX512-BF16 or AMX: bfloat16 is emulated, slower than float32")
     return "\n".join(lines + notes)
 
 

@@ -1,7 +1,11 @@
 """The inference engines: the network rearranged for speed (``fuse``), its precisions, and the table of the
 engines that run it (``ENGINES``: eager PyTorch, torch.compile, TorchScript, ONNX Runtime, OpenVINO) and the
-rule that picks one when none is named (``default_engine``, ``auto_engine``)."""
+rule that picks one when none is named (``default_engine``, ``auto_engine``).
 
+The table, the precisions and the choice import without torch; the PyTorch engines import it when first used.
+"""
+
+from .._lazy import lazy_attributes
 from .catalog import (
     AUTO,
     ENGINES,
@@ -15,9 +19,7 @@ from .catalog import (
     engines_for,
     resolve_engine,
 )
-from .fused_network import FusedInceptionResNetV2, fuse
 from .precision import PRECISIONS, Precision, resolve_precision
-from .runner import InferenceEngine
 
 __all__ = [
     "AUTO",
@@ -38,3 +40,9 @@ __all__ = [
     "resolve_engine",
     "resolve_precision",
 ]
+
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {"FusedInceptionResNetV2": ".fused_network", "fuse": ".fused_network", "InferenceEngine": ".runner"},
+    __all__,
+)

@@ -2,25 +2,23 @@
 ``--engine`` on every command, ``irv2 bench`` and the batch jobs' manifests.
 
 Each engine is a record: what it is, where and in which precisions it runs, the extra it needs, and how to
-build it. Adding an engine is adding a record; nothing else lists engine names.
+build it. Adding an engine is adding a record; nothing else lists engine names. Nothing here imports torch:
+the choice is made before irv2 knows whether the engine needs it. A device is a ``torch.device``, a string
+(``cuda:1``) or None for the CPU.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import torch
-
 from ..errors import MissingDependencyError
 from ..extras import missing_modules, require_extra
-from ..model import InceptionResNetV2
-from .precision import Precision
+from ..notices import notify
+from .precision import Precision, device_type
 
 
 @dataclass(frozen=True)
@@ -51,10 +49,11 @@ class EngineSpec:
             return False
         return all(importlib.util.find_spec(module) is not None for needed, module in self.needs if needed == dtype)
 
-    def check(self, precision: Precision, device: torch.device, *, train: bool = False) -> None:
+    def check(self, precision: Precision, device: Any, *, train: bool = False) -> None:
         """Raise ValueError saying why this engine cannot run ``precision`` on ``device`` (or train)."""
-        if device.type not in self.devices:
-            raise ValueError(f"engine {self.name!r} runs on {' or '.join(self.devices)}, not {device.type}")
+        kind = device_type(device)
+        if kind not in self.devices:
+            raise ValueError(f"engine {self.name!r} runs on {' or '.join(self.devices)}, not {kind}")
         if precision.name not in self.dtypes:
             others = [repr(name) for name in engines_for(precision.name)]
             listed = f"{', '.join(others[:-1])} or {others[-1]}" if len(others) > 1 else "".join(others)
@@ -131,7 +130,6 @@ AUTO_ORDER: dict[tuple[str, str], tuple[str, ...]] = {
     ("cpu", "bfloat16"): ("openvino", "torch"),
     ("cpu", "int8"): ("openvino",),
 }
-_noticed: set[str] = set()  # each notice once per process: a service loading many modules says it once
 # Earlier spellings, still understood: ``irv2 bench --engine fused`` named the default engine so.
 ALIASES = {"fused": "torch", "eager": "torch", "compile": "compiled", "ort": "onnxruntime", "ov": "openvino"}
 
@@ -146,21 +144,20 @@ def engines_for(dtype: str) -> list[str]:
     return [spec.name for spec in ENGINES.values() if dtype in spec.dtypes]
 
 
-def auto_engine(precision: Precision, device: torch.device, *, train: bool = False) -> str:
+def auto_engine(precision: Precision, device: Any, *, train: bool = False) -> str:
     """The engine ``engine="auto"`` (and ``engine`` left unset) picks (:func:`auto_choice`), its notice about a
-    faster engine that is missing given as a one-line RuntimeWarning, once per process."""
+    faster engine that is missing given as one line on stderr (:func:`irv2.notices.notify`), once per process."""
     name, notice = auto_choice(precision, device, train=train)
-    if notice is not None and notice not in _noticed:
-        _noticed.add(notice)
-        warnings.warn(notice, RuntimeWarning, stacklevel=4)
+    if notice is not None:
+        notify(notice, once=True)
     return name
 
 
-def auto_choice(precision: Precision, device: torch.device, *, train: bool = False) -> tuple[str, str | None]:
+def auto_choice(precision: Precision, device: Any, *, train: bool = False) -> tuple[str, str | None]:
     """The first of :data:`AUTO_ORDER` for the device and precision whose extra is installed, and a one-line
     notice naming a faster engine that is missing (None if none is); the train graph always runs on PyTorch.
     MissingDependencyError when no engine for the precision is installed, naming the extras."""
-    order = AUTO_ORDER.get((device.type, precision.name), ())
+    order = AUTO_ORDER.get((device_type(device), precision.name), ())
     if train or not order:
         name = TORCH_ENGINE if precision.name in ENGINES[TORCH_ENGINE].dtypes else engines_for(precision.name)[0]
         return name, None
@@ -171,14 +168,14 @@ def auto_choice(precision: Precision, device: torch.device, *, train: bool = Fal
             notice = None
             if missing:
                 notice = (
-                    f"irv2 runs {precision.name} on engine {name!r}: {missing[0][0]!r} is faster here "
+                    f"running {precision.name} on engine {name!r}: {missing[0][0]!r} is faster here "
                     f"(pip install 'irv2[{missing[0][1]}]'; engine={name!r} or {ENGINE_VARIABLE}={name} keeps "
                     "this choice quietly)"
                 )
             return name, notice
         missing.append((name, extra))
     names = ", ".join(f"{name!r} (pip install 'irv2[{extra}]')" for name, extra in missing)
-    raise MissingDependencyError(f"{precision.name} on {device.type} needs one of the engines {names}")
+    raise MissingDependencyError(f"{precision.name} on {device_type(device)} needs one of the engines {names}")
 
 
 def default_engine() -> str:
@@ -186,7 +183,7 @@ def default_engine() -> str:
     return os.environ.get(ENGINE_VARIABLE, "").strip() or AUTO
 
 
-def resolve_engine(name: str | None, precision: Precision, device: torch.device, *, train: bool = False) -> EngineSpec:
+def resolve_engine(name: str | None, precision: Precision, device: Any, *, train: bool = False) -> EngineSpec:
     """The engine ``name`` (None: :func:`default_engine`; ``"auto"``: :func:`auto_engine`), checked against the
     device, the precision and the train graph; ValueError naming the engine (and ``$IRV2_ENGINE`` when that
     chose it) and what it can do otherwise."""
@@ -209,12 +206,12 @@ def resolve_engine(name: str | None, precision: Precision, device: torch.device,
 
 def build_engine(
     spec: EngineSpec,
-    model: InceptionResNetV2,
+    model: Any,
     precision: Precision,
     *,
-    device: torch.device,
+    device: Any,
     image_size: tuple[int, int],
-    calibration: np.ndarray | None = None,
+    calibration: Any = None,
     train: bool = False,
 ) -> Any:
     """The engine ``spec`` names over ``model``, which it moves to ``device`` (and casts to the precision),

@@ -16,11 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-LOGITS = "logits"
-FEATURES = "features"
-# torch 2.13's exporter defaults to opset 20; every operator this network needs exists in 18, which older
-# runtimes load too (onnxruntime from 1.14).
-OPSET = 18
+from .io_names import FEATURES, LOGITS, OPSET
+
+__all__ = ["FEATURES", "LOGITS", "OPSET", "NetworkOutputs", "quiet_exporter", "write_onnx"]
 
 
 class NetworkOutputs(nn.Module):

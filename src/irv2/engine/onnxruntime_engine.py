@@ -5,10 +5,10 @@ PyTorch (docs/performance.md, "Which engine runs", measures it with the machine 
 (static QDQ quantization) was removed: measured beside OpenVINO + NNCF it ran at a third of their speed and
 below PyTorch's bfloat16, so it won nowhere.
 
-The graph (NCHW in [-1, 1] → ``logits``, ``features``) is exported once per weights, input size and library
-versions and cached as ``$IRV2_HOME/engines/<key>.float32.onnx``; later loads only open it. Like
-``InferenceEngine``, the engine follows ``module.model``: changed weights are exported again at the next call.
-Needs the ``onnx`` extra.
+The graph (NCHW in [-1, 1] → ``logits``, ``features``) is converted once per weights, input size and library
+versions and cached as ``$IRV2_HOME/engines/<key>.float32.onnx``; later loads only open it (without torch,
+through ``irv2.engine.prepared``). Like ``InferenceEngine``, the engine follows ``module.model``: changed
+weights are converted again at the next call. Needs the ``onnx`` extra.
 """
 
 from __future__ import annotations
@@ -16,21 +16,24 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from .._version import __version__
-from ..atomic import atomic_path
-from ..model import InceptionResNetV2
-from .fingerprint import model_fingerprint, weights_sha256
-from .onnx_graph import FEATURES, LOGITS
-from .runtime_engine import RuntimeEngine
+from ..atomic import atomic_path, write_text
+from ..hub.digests import file_sha256
+from ..notices import notify
+from .io_names import ENGINE_INPUT
+from .runtime_engine import RuntimeEngine, runtime_threads
 
-INPUT = "x"
-_ENGINE_FORMAT = 1  # bump when the cached graph's layout changes
+if TYPE_CHECKING:
+    from ..model import InceptionResNetV2
+
+INPUT = ENGINE_INPUT
+_ENGINE_FORMAT = 2  # bump when the cached graph's layout changes (2: built from the fused weights)
 
 
 class OnnxRuntimeEngine(RuntimeEngine):
@@ -42,52 +45,48 @@ class OnnxRuntimeEngine(RuntimeEngine):
     extra = "onnx"
     dtypes = ("float32",)
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._session = None
-        self._built_for: int | None = None
-
-    def _run(self, batch: np.ndarray, pre_logits: bool, device: torch.device) -> torch.Tensor:
-        name = FEATURES if pre_logits or not self.model.num_classes else LOGITS
-        (out,) = self.session.run([name], {INPUT: batch})
-        return torch.from_numpy(out).to(device)
-
-    def build(self) -> Path:
-        """Export the graph now if it is not cached yet, open it; returns the cached file."""
-        self.session  # noqa: B018 (the property builds)
-        return self.path
+    def _run(self, batch: np.ndarray, names: tuple[str, ...]) -> list[np.ndarray]:
+        return self.session.run(list(names), {self.input_name: batch})
 
     @property
-    def session(self):
+    def session(self) -> Any:
         """The ONNX Runtime session for the model's current weights (built or re-opened when they change)."""
-        fingerprint = model_fingerprint(self.model)
-        if self._session is None or self._built_for != fingerprint:
-            self.path = build_engine_file(self.model, self.image_size)
-            self._session = open_session(self.path)
-            self._built_for = fingerprint
-        return self._session
+        return self.opened
+
+    def _convert(self, model: InceptionResNetV2) -> Path:
+        return build_engine_file(model, self.image_size)
+
+    def _open(self, path: Path) -> Any:
+        return open_session(path)
 
 
-def open_session(path: Path):
-    """An ONNX Runtime CPU session on ``path`` with all graph optimisations, on PyTorch's thread count."""
+def runtime_version() -> str:
+    """ONNX Runtime's version, read without importing it."""
+    return metadata.version("onnxruntime")
+
+
+def open_session(path: Path) -> Any:
+    """An ONNX Runtime CPU session on ``path`` with all graph optimisations, on PyTorch's thread count when
+    PyTorch is loaded (else ONNX Runtime's default, one per physical core)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = runtime_threads()
     options.log_severity_level = 3  # errors only: its warnings are about graph rewrites, not the user's input
-    # ONNX Runtime's workers spin after a run by default. Here PyTorch's OpenMP threads do the work between
-    # runs (input layout, output copies) on the same cores, and one spinning worker stalls them: measured on
-    # 2 cores, a batch-1 call took 25 ms longer. Spinning during a run is kept; it stops when the run ends.
+    # ONNX Runtime's workers spin after a run by default. Where PyTorch's OpenMP threads do work between runs
+    # on the same cores, one spinning worker stalls them: measured on 2 cores, a batch-1 call took 25 ms
+    # longer. Spinning during a run is kept; it stops when the run ends.
     options.add_session_config_entry("session.force_spinning_stop", "1")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def build_engine_file(model: InceptionResNetV2, image_size: tuple[int, int]) -> Path:
-    """The cached float32 ONNX file for ``model``, exported first if missing.
+    """The cached float32 ONNX file for ``model``, converted first if missing or damaged (saying so in one line).
 
     Written under a temporary name and renamed into place, under a lock: concurrent processes build it once,
-    and an interrupted build leaves nothing that a later load would trust.
+    and an interrupted build leaves nothing that a later load would trust. Its sha256 is kept beside it
+    (``<file>.sha256``) and checked here, so a file changed since (cut short, overwritten) is converted again.
     """
     from ..hub import FileLock
     from ..hub.cache import irv2_home
@@ -95,45 +94,40 @@ def build_engine_file(model: InceptionResNetV2, image_size: tuple[int, int]) -> 
     folder = irv2_home() / "engines"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{_cache_key(model, image_size)}.float32.onnx"
+    checksum = path.with_name(f"{path.name}.sha256")
     with FileLock(path):
-        if path.is_file():
+        if path.is_file() and checksum.is_file() and checksum.read_text().strip() == file_sha256(path):
             return path
+        notify(f"preparing the ONNX Runtime engine for these weights (once; cached in {folder})")
         with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as scratch:
             graph = Path(scratch) / "float32.onnx"
             _export_graph(model, graph, image_size)
+            digest = file_sha256(graph)
             with atomic_path(path) as staged:
                 os.replace(graph, staged)
+            write_text(checksum, digest + "\n")
     return path
 
 
 def _export_graph(model: InceptionResNetV2, path: Path, image_size: tuple[int, int]) -> None:
     import copy
 
-    from .onnx_graph import NetworkOutputs, write_onnx
+    import torch
 
-    if model.training or next(model.parameters()).dtype != torch.float32 or _device(model).type != "cpu":
+    from .onnx_builder import write_network_onnx
+
+    parameter = next(model.parameters())
+    if model.training or parameter.dtype != torch.float32 or parameter.device.type != "cpu":
         model = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
-    wrapper = NetworkOutputs(model).eval()
-    write_onnx(
-        wrapper,
-        path,
-        example=torch.zeros(2, 3, *image_size),
-        input_name=INPUT,
-        output_names=wrapper.output_names,
-        dynamic_axes={0: torch.export.Dim("batch", min=1)},
-    )
+    write_network_onnx(model, path, image_size)
 
 
 def _cache_key(model: InceptionResNetV2, image_size: tuple[int, int]) -> str:
     """Digest of everything the cached file depends on: weights, input size and the library versions."""
-    import onnxruntime
+    from .fingerprint import weights_sha256
 
     fields = (
-        f"{_ENGINE_FORMAT} irv2 {__version__} torch {torch.__version__} ort {onnxruntime.__version__} float32",
+        f"{_ENGINE_FORMAT} irv2 {__version__} onnx {metadata.version('onnx')} ort {runtime_version()} float32",
         f"weights {weights_sha256(model)} size {image_size[0]}x{image_size[1]}",
     )
     return hashlib.sha256("\n".join(fields).encode()).hexdigest()[:32]
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device

@@ -6,8 +6,23 @@ once, every configuration run on it) and ``state`` (the resumable predictions), 
 (the scores, ``metrics.json``), ``report`` and ``charts`` (``report.html``), ``api`` (the function).
 """
 
-from .api import METRICS_FILE, evaluate
-from .layouts import LAYOUTS, LabelledImages, read_layout
-from .report import REPORT_FILE
+from .._lazy import forwarding, lazy_attributes
 
 __all__ = ["LAYOUTS", "METRICS_FILE", "REPORT_FILE", "LabelledImages", "evaluate", "read_layout"]
+
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "METRICS_FILE": ".api",
+        "LAYOUTS": ".layouts",
+        "LabelledImages": ".layouts",
+        "read_layout": ".layouts",
+        "REPORT_FILE": ".report",
+    },
+    __all__,
+)
+
+
+evaluate = forwarding(
+    __name__, ".api", "evaluate", "Top-1/top-5 accuracy, calibration and speed of a module on labelled images"
+)

@@ -8,26 +8,29 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..api import Module
 from ..atomic import write_text
 from ..batch.inputs import Input
+from ..batch.runner import DEFAULT_CHUNK_SIZE
 from ..errors import OptionError
 from .classes import class_space
-from .configurations import Source, load_configurations, plan_configurations
 from .layouts import read_layout
 from .metrics import TOP_K, confusion
 from .report import REPORT_FILE, write_report
 from .runner import predict
 from .state import PredictionStore, job_settings
+
+if TYPE_CHECKING:
+    import torch
+
+    from .configurations import Source
 from .summary import summarise
 
 METRICS_FILE = "metrics.json"
-DEFAULT_CHUNK_SIZE = 1000
 
 
 def evaluate(
@@ -93,6 +96,8 @@ def evaluate(
     for name, value, least in (("batch_size", batch_size, 1), ("chunk_size", chunk_size, 1), ("worst", worst, 0)):
         if not isinstance(value, int) or value < least:
             raise OptionError(f"{name} must be a whole number of at least {least}, got {value!r}")
+    from .configurations import load_configurations, plan_configurations
+
     plan = plan_configurations(module_or_handle, dtypes, engines, device=device)  # usage errors first
     images = read_layout(data, labels, synsets)
     modules = load_configurations(plan, calibration=calibration, progress=False if quiet else None)

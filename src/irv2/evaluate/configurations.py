@@ -15,15 +15,17 @@ import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..api import Module, load
 from ..api.load import calibration_images
 from ..engine import EngineSpec, Precision, build_engine, resolve_engine, resolve_precision
 from ..errors import CheckpointError, MissingDependencyError, OptionError
+
+if TYPE_CHECKING:
+    import torch
 
 Source = str | os.PathLike[str] | Module | None
 
@@ -70,6 +72,8 @@ def plan_configurations(
     Raises:
         OptionError: a pair that cannot run here (naming it and why), or no pair at all.
     """
+    import torch
+
     target = torch.device(device) if device is not None else _default_device(source)
     if isinstance(source, Module) and not dtypes and not engines and target == source.device:
         return Plan(source, target, None)
@@ -126,6 +130,8 @@ def _named(dtype: str | None, engine: str | None) -> str:
 
 
 def _default_device(source: Source) -> torch.device:
+    import torch
+
     return source.device if isinstance(source, Module) else torch.device("cpu")
 
 

@@ -50,7 +50,7 @@ def predict_chunk(
     kl = np.full((configurations, count), np.nan, np.float32)
     network = np.zeros(configurations)
     errors = [""] * count
-    pinned = modules[0].device.type == "cuda"
+    pinned = modules[0].device_type == "cuda"
     position = 0
     for batch in decode_batches(inputs, batch_size, modules[0].preprocessing, workers=workers, draft=draft):
         good = [i for i, decoded in enumerate(batch) if decoded.image is not None]

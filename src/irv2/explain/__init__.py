@@ -5,8 +5,7 @@
 the module's input image with the class and its probability beneath, and writes it as PNG.
 """
 
-from .gradcam import LAYER, Explanation, explain, gradcam, gradcam_top_k
-from .overlay import caption, render_overlay, write_overlay_png
+from .._lazy import forwarding, lazy_attributes
 
 __all__ = [
     "LAYER",
@@ -18,3 +17,20 @@ __all__ = [
     "render_overlay",
     "write_overlay_png",
 ]
+
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "LAYER": ".grad_cam",
+        "Explanation": ".grad_cam",
+        "gradcam": ".grad_cam",
+        "gradcam_top_k": ".grad_cam",
+        "caption": ".overlay",
+        "render_overlay": ".overlay",
+        "write_overlay_png": ".overlay",
+    },
+    __all__,
+)
+
+
+explain = forwarding(__name__, ".grad_cam", "explain", "Grad-CAM maps of ``Conv2d_7b_1x1`` for a module's images")

@@ -10,9 +10,8 @@ TF-Hub weights) and gives ``logits`` ``[B, num_classes]`` and ``features`` ``[B,
 :data:`FORMATS_TABLE`.
 """
 
+from .._lazy import forwarding, lazy_attributes
 from ..errors import ExportError, MissingDependencyError, OutputExistsError
-from .api import TOLERANCE, ExportResult, check_export, export, export_metadata
-from .formats import FORMATS, FORMATS_TABLE, ExportFormat
 
 __all__ = [
     "FORMATS",
@@ -27,3 +26,20 @@ __all__ = [
     "export",
     "export_metadata",
 ]
+
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "TOLERANCE": ".api",
+        "ExportResult": ".api",
+        "check_export": ".api",
+        "export_metadata": ".api",
+        "FORMATS": ".formats",
+        "FORMATS_TABLE": ".formats",
+        "ExportFormat": ".formats",
+    },
+    __all__,
+)
+
+
+export = forwarding(__name__, ".api", "export", "Export a module to ONNX, TorchScript, a SavedModel or OpenVINO IR")

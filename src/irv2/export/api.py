@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +25,12 @@ from ..errors import ExportError, Irv2Error, OutputExistsError
 from ..extras import require_extra
 from ..model import NUM_FEATURES
 from .formats import FORMATS, FORMATS_TABLE, ExportFormat, format_for_suffix
-from .wrapper import INPUT_NAME, ExportWrapper, check_images, export_wrapper, reference_outputs, relative_error
+
+if TYPE_CHECKING:
+    from .wrapper import ExportWrapper
+
+# The exports' one input (``irv2.export.wrapper.INPUT_NAME``), named here too so metadata needs no torch.
+INPUT_NAME = "images"
 
 # max |export - irv2| / max |irv2| per output. Float32 ports land near 1e-6; 1e-4 leaves room for other CPUs'
 # kernels and still catches any real mistake (a wrong padding or a missing BatchNorm is off by 1e-1 or more).
@@ -93,6 +98,8 @@ def export(
     target = Path(path)
     if not isinstance(module, Module):
         module = load(module, engine="plain")  # only its network is exported: no engine to build
+    from .wrapper import check_images, export_wrapper
+
     wrapper = export_wrapper(module)
     metadata = export_metadata(module, format=format, dynamic_size=dynamic_size)
     try:
@@ -165,6 +172,8 @@ def export_metadata(module: Module, *, format: str, dynamic_size: bool) -> dict[
 
 
 def _verify(wrapper: ExportWrapper, path: Path, spec: ExportFormat, batches: list[np.ndarray]) -> dict[str, float]:
+    from .wrapper import reference_outputs, relative_error
+
     errors = dict.fromkeys(wrapper.output_names, 0.0)
     for images in batches:
         expected = reference_outputs(wrapper, images)

@@ -10,17 +10,19 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..api import Module
-from .wrapper import ExportWrapper
+
+if TYPE_CHECKING:
+    from .wrapper import ExportWrapper
 
 # write(wrapper, module, path, dynamic_size, metadata): make the export at ``path``.
-Writer = Callable[[ExportWrapper, Module, Path, bool, dict[str, Any]], None]
+Writer = Callable[["ExportWrapper", Module, Path, bool, dict[str, Any]], None]
 # read(path, images [B, H, W, 3], wrapper): load the export with its own runtime, run it, {output name: array}.
-Reader = Callable[[Path, np.ndarray, ExportWrapper], dict[str, np.ndarray]]
+Reader = Callable[[Path, np.ndarray, "ExportWrapper"], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch
 
 from ..api import Module
 from ..data import sample_photos
+from ..engine.io_names import EXPORT_INPUT
 from ..engine.onnx_graph import FEATURES, LOGITS, NetworkOutputs
 
 # The output names every export uses (defined with the graph writer, which the ONNX Runtime engine shares).
@@ -30,7 +31,7 @@ __all__ = [
     "relative_error",
 ]
 
-INPUT_NAME = "images"
+INPUT_NAME = EXPORT_INPUT
 
 
 class ExportWrapper(NetworkOutputs):

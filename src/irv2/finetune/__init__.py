@@ -13,8 +13,10 @@ Importing this package costs no more than irv2 itself: the training machinery is
 starts, and matplotlib only when the plots are drawn.
 """
 
-from ..api.train_graph import set_train_mode
+from .._lazy import lazy_attributes
 from .api import finetune
 from .config import FinetuneConfig
 
 __all__ = ["FinetuneConfig", "finetune", "set_train_mode"]
+
+__getattr__, __dir__ = lazy_attributes(__name__, {"set_train_mode": "..api.train_graph"}, __all__)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-import torch
 
 from .imagenet import labels_for
 
@@ -17,16 +17,16 @@ class Prediction(NamedTuple):
     score: float  # softmax probability
 
 
-def top_k(logits: np.ndarray | torch.Tensor, k: int = 5, labels: Sequence[str] | None = None) -> list[list[Prediction]]:
+def top_k(logits: Any, k: int = 5, labels: Sequence[str] | None = None) -> list[list[Prediction]]:
     """Top-``k`` softmax predictions per image for logits ``[B, C]`` (or one image ``[C]``).
 
     Labels default to ImageNet's for the head's width: 1001 classes include "background" at index 0,
     1000 do not. Any other width needs explicit ``labels`` of that length.
     """
-    if isinstance(logits, torch.Tensor):
-        scores = logits.detach().float().cpu()
-    else:
-        scores = torch.from_numpy(np.array(logits, dtype=np.float32))  # a copy: the input may be read-only
+    torch = sys.modules.get("torch")  # a tensor's caller has imported torch; numpy callers need not
+    if torch is not None and isinstance(logits, torch.Tensor):
+        logits = logits.detach().float().cpu().numpy()
+    scores = np.array(logits, dtype=np.float32)  # a copy: the input may be read-only
     if scores.ndim == 1:
         scores = scores[None]
     if scores.ndim != 2:
@@ -37,9 +37,20 @@ def top_k(logits: np.ndarray | torch.Tensor, k: int = 5, labels: Sequence[str] |
         raise ValueError(f"a {num_classes}-class head is not an ImageNet head: pass labels=[...]")
     if len(names) != num_classes:
         raise ValueError(f"{len(names)} labels given for a {num_classes}-class head")
-    probs = torch.softmax(scores, dim=1)
-    values, indices = probs.topk(min(k, num_classes), dim=1)
+    probs = softmax(scores)
+    count = min(k, num_classes)
+    # Highest first; a stable sort on the negated scores keeps the lower index first among ties, as torch.topk.
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :count]
     return [
-        [Prediction(int(i), names[int(i)], float(p)) for p, i in zip(row_p, row_i, strict=True)]
-        for row_p, row_i in zip(values, indices, strict=True)
+        [Prediction(int(i), names[int(i)], float(row[i])) for i in ranked]
+        for row, ranked in zip(probs, order, strict=True)
     ]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in float32 as the logits are (shifted by the row's maximum, so it never
+    overflows)."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=-1, keepdims=True)
+    return shifted

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-import torch
 
 from ..api import CLASSIFICATION, FEATURE_VECTOR, Module
 from ..errors import PayloadTooLarge, QueueFull, RequestError, ShuttingDown
@@ -48,8 +48,13 @@ def run_model(module: Module, images: np.ndarray, *, logits: bool = True, featur
     """
     if not features:
         return {"logits": module(images, signature=CLASSIFICATION)}
+    if logits and hasattr(module.engine, "run_outputs") and not module.training:
+        # ONNX Runtime and OpenVINO give both outputs of their graph from one run, without torch.
+        return module.engine.run_outputs(np.asarray(images, dtype=np.float32))
     out = {"features": module(images, signature=FEATURE_VECTOR)}
     if logits:
+        import torch
+
         with torch.inference_mode():
             head = module.model.classif
             weight, bias = head.weight.float(), head.bias.float()
@@ -178,7 +183,9 @@ class Batcher:
         if self._config.threads_per_worker or self._config.workers > 1:
             # Sets this thread's OpenMP pool (and torch's default for threads started later), so N workers
             # share the cores instead of each spawning one thread per core and thrashing.
-            torch.set_num_threads(self._config.torch_threads)
+            torch = sys.modules.get("torch")  # an engine file's runtime has its own threads, set at load
+            if torch is not None:
+                torch.set_num_threads(self._config.torch_threads)
         while (jobs := self._take()) is not None:
             self._run(jobs)
 

@@ -15,8 +15,8 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 
-import torch
 from aiohttp import web
 
 from ..api import Module
@@ -49,7 +49,9 @@ def serve(
     logs.configure(log_format)
     # Subnormal floats make CPU convolutions many times slower; TensorFlow flushes them too. The server owns
     # its process, so it may set this process-wide flag (as the CLI does).
-    torch.set_flush_denormal(True)
+    torch = sys.modules.get("torch")  # an engine file's runtime runs without it
+    if torch is not None:
+        torch.set_flush_denormal(True)
     asyncio.run(_serve(module, host, port, config, reuse_port))
 
 
@@ -87,7 +89,7 @@ async def _serve(module: Module, host: str, port: int, config: ServeConfig, reus
                 "workers": config.workers,
                 "torch_threads": config.torch_threads,
                 "max_batch_size": config.max_batch_size,
-                "device": str(module.device),
+                "device": module.device_type if not module.has_model else str(module.device),
             },
         )
         signum = await _first_signal()

@@ -12,12 +12,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_bytes, write_text
 from ..errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "irv2.json"

@@ -27,8 +27,6 @@ import numpy as np
 
 from ...api import Module
 from ...errors import OptionError, PayloadTooLarge, RequestError
-from ...explain import gradcam
-from ...explain.targets import class_index
 from ...preprocessing import Preprocessing, central_crop
 from ...preprocessing.recipe import TIMM
 from ..config import ServeConfig
@@ -64,6 +62,8 @@ def parse_explain(body: bytes, module: Module, config: ServeConfig) -> Prepared:
         return np.concatenate(images)
 
     def task(images: np.ndarray) -> dict[str, Any]:
+        from ...explain import gradcam  # Grad-CAM needs the PyTorch network: imported by this route alone
+
         found = gradcam(module, images, target)
         return {
             "explanations": [
@@ -115,6 +115,8 @@ def crop_box(preprocessing: Preprocessing, height: int, width: int) -> dict[str,
 
 
 def _target(value: Any, module: Module) -> int | None:
+    from ...explain.targets import class_index
+
     """The class every image is explained for: None (each its top class), an index or a label."""
     if value is None:
         return None

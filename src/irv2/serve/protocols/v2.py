@@ -285,6 +285,6 @@ def model_config(module: Module, config: ServeConfig) -> dict[str, Any]:
         "output": tensors(metadata["outputs"]),
         "dynamic_batching": {"max_queue_delay_microseconds": int(config.max_wait_ms * 1000)},
         "instance_group": [
-            {"count": config.workers, "kind": "KIND_GPU" if module.device.type == "cuda" else "KIND_CPU"}
+            {"count": config.workers, "kind": "KIND_GPU" if module.device_type == "cuda" else "KIND_CPU"}
         ],
     }
