@@ -4,11 +4,14 @@ stdout (which may hold results) is left alone. ``IRV2_QUIET=1`` (and the command
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 QUIET_VARIABLE = "IRV2_QUIET"
 _said: set[str] = set()  # notices said once per process: a service loading many modules says each once
+_silenced = False  # set by silenced() (the commands' --quiet)
 
 
 def notify(message: str, *, once: bool = False) -> None:
@@ -23,8 +26,20 @@ def notify(message: str, *, once: bool = False) -> None:
 
 
 def quiet() -> bool:
-    """Whether notices (and progress that irv2 shows on stderr) are silenced: ``IRV2_QUIET`` set, not 0."""
-    return os.environ.get(QUIET_VARIABLE, "").strip() not in ("", "0")
+    """Whether notices (and progress that irv2 shows on stderr) are silenced: inside ``silenced()``, or
+    ``IRV2_QUIET`` set and not 0."""
+    return _silenced or os.environ.get(QUIET_VARIABLE, "").strip() not in ("", "0")
+
+
+@contextlib.contextmanager
+def silenced(on: bool = True) -> Iterator[None]:
+    """No notices while inside (with ``on``); what was in force before comes back after."""
+    global _silenced
+    before, _silenced = _silenced, _silenced or on
+    try:
+        yield
+    finally:
+        _silenced = before
 
 
 def forget() -> None:

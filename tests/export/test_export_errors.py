@@ -9,7 +9,7 @@ import pytest
 
 from irv2.cli.main import main
 from irv2.export import ExportError, MissingDependencyError, OutputExistsError, check_export, export, torchscript
-from irv2.export import api as export_api
+from irv2.export import wrapper as export_wrapper_module
 
 
 def _cli(capsys, *args) -> tuple[int, str, str]:
@@ -22,8 +22,11 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
 def small_checks(monkeypatch):
     """Check exports on one 75 x 75 image instead of three 299-pixel batches: these tests are about files."""
     rng = np.random.default_rng(0)
+    # irv2.export.api imports these from irv2.export.wrapper when an export runs (the wrapper needs torch).
     monkeypatch.setattr(
-        export_api, "check_images", lambda size, any_size: [rng.uniform(0, 1, (1, 75, 75, 3)).astype("f4")]
+        export_wrapper_module,
+        "check_images",
+        lambda size, any_size: [rng.uniform(0, 1, (1, 75, 75, 3)).astype("f4")],
     )
 
 
@@ -37,17 +40,17 @@ def _stub_writer(monkeypatch, *, content=b"exported", fail=None, scale=1.0):
             raise fail
 
     def run(path, images, output_names):
-        expected = export_api.reference_outputs(wrapper_seen[0], images)
+        expected = export_wrapper_module.reference_outputs(wrapper_seen[0], images)
         return {name: value * scale for name, value in expected.items()}
 
     wrapper_seen = []
-    real_wrapper = export_api.export_wrapper
+    real_wrapper = export_wrapper_module.export_wrapper
 
     def export_wrapper(module):
         wrapper_seen.append(real_wrapper(module))
         return wrapper_seen[-1]
 
-    monkeypatch.setattr(export_api, "export_wrapper", export_wrapper)
+    monkeypatch.setattr(export_wrapper_module, "export_wrapper", export_wrapper)
     monkeypatch.setattr(torchscript, "write_torchscript", write)
     monkeypatch.setattr(torchscript, "run_torchscript", run)
 

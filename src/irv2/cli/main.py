@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import CommandError, Irv2Error
-from ..notices import QUIET_VARIABLE
+from ..notices import silenced
 from . import bench, classify, evaluate, explain, export, features, finetune, serve, weights
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -59,10 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = image_commands[argv[0]].parse_intermixed_args(argv[1:])
     else:
         args = parser.parse_args(argv)  # exits with status 2 on a usage error
-    if getattr(args, "quiet", False):
-        os.environ[QUIET_VARIABLE] = "1"  # the library's one-line notices too (a conversion, a faster engine)
     try:
-        return args.run(args)
+        # --quiet silences the library's one-line notices too (a conversion, a faster engine).
+        with silenced(getattr(args, "quiet", False)):
+            return args.run(args)
     except CommandError as exc:
         return _fail(str(exc), exc.status)
     except Irv2Error as exc:
