@@ -48,13 +48,15 @@ def _serve_seconds(irv2: list[str], weights: str, env: dict[str, str], port: int
     """From launching ``irv2 serve`` to its first 200 on /v2/health/ready."""
     started = time.perf_counter()
     server = subprocess.Popen(
-        [*irv2, "serve", "-w", weights, "--engine", "onnxruntime", "--port", str(port), "-q"],
+        [*irv2, "serve", "-w", weights, "--engine", "onnxruntime", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
     )
     try:
         while time.perf_counter() - started < 300:
+            if server.poll() is not None:
+                raise RuntimeError(f"irv2 serve exited with status {server.returncode}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1) as answer:
                     if answer.status == 200:

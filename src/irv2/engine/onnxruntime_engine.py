@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -74,10 +75,12 @@ def open_session(path: Path) -> Any:
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = runtime_threads()
     options.log_severity_level = 3  # errors only: its warnings are about graph rewrites, not the user's input
-    # ONNX Runtime's workers spin after a run by default. Where PyTorch's OpenMP threads do work between runs
-    # on the same cores, one spinning worker stalls them: measured on 2 cores, a batch-1 call took 25 ms
-    # longer. Spinning during a run is kept; it stops when the run ends.
-    options.add_session_config_entry("session.force_spinning_stop", "1")
+    if "torch" in sys.modules:
+        # ONNX Runtime's workers spin after a run by default. Where PyTorch's OpenMP threads do work between
+        # runs on the same cores, one spinning worker stalls them: measured on 2 cores, a batch-1 call took 25 ms
+        # longer. Spinning during a run is kept; it stops when the run ends. Without PyTorch in the process
+        # (a prepared file, an export) ONNX Runtime's defaults stand, as a script of its own would have them.
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -13,10 +13,12 @@ Importing this package costs no more than irv2 itself: the training machinery is
 starts, and matplotlib only when the plots are drawn.
 """
 
-from .._lazy import lazy_attributes
-from .api import finetune
-from .config import FinetuneConfig
+from .._lazy import forwarding, lazy_attributes
 
 __all__ = ["FinetuneConfig", "finetune", "set_train_mode"]
 
-__getattr__, __dir__ = lazy_attributes(__name__, {"set_train_mode": "..api.train_graph"}, __all__)
+__getattr__, __dir__ = lazy_attributes(
+    __name__, {"FinetuneConfig": ".config", "set_train_mode": "..api.train_graph"}, __all__
+)
+
+finetune = forwarding(__name__, ".api", "finetune", "Fine-tune Inception-ResNet-v2 on your own classes")
