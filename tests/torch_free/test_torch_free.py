@@ -226,3 +226,12 @@ def test_a_damaged_prepared_file_is_converted_again(weights_dir, photos, module,
     assert again.returncode == 0, again.stderr
     assert PREPARING in again.stderr
     _check_scores(again.stdout, module, photos[:1])
+
+
+def test_weights_never_prepared_need_torch_once_and_say_so(weights_dir, no_torch, tmp_path):
+    """Without torch, weights that no engine file was prepared for cannot be read: one clear line, no traceback."""
+    fresh = {**no_torch, "IRV2_HOME": str(tmp_path / "empty-home")}
+    result = run_irv2("classify", "--weights", weights_dir, "--engine", "onnxruntime", irv2.sample_image(), env=fresh)
+    assert result.returncode == 1
+    assert result.stderr.startswith("irv2: error: reading these weights into the network (engine 'onnxruntime'")
+    assert "pip install torch" in result.stderr and "Traceback" not in result.stderr

@@ -18,6 +18,7 @@ import numpy as np
 from .._lazy import lazy_attributes
 from ..engine.catalog import build_engine, resolve_engine
 from ..engine.precision import Precision, device_type, resolve_precision
+from ..extras import require_torch
 from ..preprocessing import Preprocessing
 from .exported import export_kind, load_exported
 from .module import CLASSIFICATION, FEATURE_VECTOR, Module, ModuleInfo
@@ -111,6 +112,10 @@ def load(
             if module is not None:
                 return _with_signature(module, signature, handle)
 
+    require_torch(
+        f"reading these weights into the network (engine {spec.name!r}, {precision.name}; ONNX Runtime and OpenVINO "
+        "need it once per weights, to prepare their file, or run an irv2 export)"
+    )
     from .network_load import load_network
     from .train_graph import set_train_mode
 
