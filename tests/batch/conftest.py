@@ -18,6 +18,6 @@ def image_folder(tmp_path_factory, photo_arrays) -> tuple[Path, list[str]]:
 
 @pytest.fixture(scope="session")
 def many_images(tmp_path_factory, photo_arrays) -> tuple[Path, list[str]]:
-    """A folder of 200 small images (4 broken), and its files in input order."""
+    """A folder of 100 small images (4 broken: the last at 95), and its files in input order."""
     root = tmp_path_factory.mktemp("many")
-    return root, make_images(root, photo_arrays, 200)
+    return root, make_images(root, photo_arrays, 100)

@@ -18,8 +18,10 @@ from requires import require
 
 pq = require("pyarrow.parquet", "the batch jobs write Parquet: pip install 'irv2[parquet]'")
 
-# Chunks and batches of the long runs: small, so a kill lands between commits.
-JOB = ("--chunk-size", "16", "--batch-size", "4")
+# Chunks and batches of the long runs: small, so a kill lands between commits. The 100 images of `many_images`
+# make 13 chunks: 12 of 8 images, then 4; under two processes rank 0 takes chunks 0, 2, ..., 12 (6 * 8 + 4 = 52
+# images) and rank 1 chunks 1, 3, ..., 11 (6 * 8 = 48).
+JOB = ("--chunk-size", "8", "--batch-size", "4")
 # One thread per process in the long runs: oneDNN's rounding of a batch can change with the thread count
 # (the last bit of a few scores), and torchrun's processes run one thread each.
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
@@ -106,12 +108,12 @@ def test_output_must_be_parquet_or_a_folder(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def uninterrupted(weights_dir, many_images, tmp_path_factory):
-    """The rows of one uninterrupted single-process run over the 200 images."""
+    """The rows of one uninterrupted single-process run over the 100 images."""
     root, _ = many_images
     out = tmp_path_factory.mktemp("uninterrupted") / "out.parquet"
     run = run_cli("classify", root, "-w", weights_dir, "-o", out, *JOB, env=ONE_THREAD)
     assert run.returncode == 1, run.stderr  # the broken files
-    assert f"wrote {out}: 200 rows, {len(BROKEN)} with an error" in run.stderr
+    assert f"wrote {out}: 100 rows, {len(BROKEN)} with an error" in run.stderr
     return pq.read_table(out)
 
 
@@ -139,7 +141,7 @@ def test_kill_9_then_the_same_command_again(weights_dir, many_images, uninterrup
 
     again = run_cli(*command, env=ONE_THREAD)
     assert again.returncode == 1, again.stderr
-    assert f"resuming {out}: {16 * len(committed)} of 200 images already done" in again.stderr
+    assert f"resuming {out}: {8 * len(committed)} of 100 images already done" in again.stderr
     table = pq.read_table(out)
     assert table.column("path").to_pylist() == paths  # every input exactly once, in input order
     assert table.equals(uninterrupted)  # the same values, to the bit
@@ -151,8 +153,8 @@ def test_torchrun_two_processes_give_the_single_process_rows(weights_dir, many_i
     root, paths = many_images
     out = tmp_path / "out.parquet"
     run = run_cli("classify", root, "-w", weights_dir, "-o", out, *JOB, torchrun=2, env=ONE_THREAD)
-    assert "rank 0 of 2: classified 104 images" in run.stderr and "rank 1 of 2: classified 96 images" in run.stderr
-    assert f"wrote {out}: 200 rows, {len(BROKEN)} with an error" in run.stderr
+    assert "rank 0 of 2: classified 52 images" in run.stderr and "rank 1 of 2: classified 48 images" in run.stderr
+    assert f"wrote {out}: 100 rows, {len(BROKEN)} with an error" in run.stderr
     table = pq.read_table(out)
     assert table.column("path").to_pylist() == paths
     assert table.equals(uninterrupted)
