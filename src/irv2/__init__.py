@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+# ``irv2.labels()`` and ``irv2.synsets()`` (below) shadow the labels package: it is imported (lightly) here, so that
+# importing it later cannot rebind ``irv2.labels`` from the function to the package.
+from . import labels as _labels_package  # noqa: F401
 from ._lazy import lazy_attributes
 from ._version import __version__
 from .errors import (

@@ -235,3 +235,18 @@ def test_weights_never_prepared_need_torch_once_and_say_so(weights_dir, no_torch
     assert result.returncode == 1
     assert result.stderr.startswith("irv2: error: reading these weights into the network (engine 'onnxruntime'")
     assert "pip install torch" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_functions_named_like_their_packages_stay_functions(env):
+    """``irv2.labels()``, ``irv2.evaluate(...)`` and the others share their names with irv2's packages; importing
+    those packages' modules later, in any order, must not turn the functions into modules."""
+    code = (
+        "import irv2, irv2.labels.decode, irv2.explain.grad_cam, irv2.finetune.config, irv2.export.formats\n"
+        "import irv2.evaluate.layouts\n"
+        "from irv2.explain import gradcam\n"
+        "names = ('labels', 'synsets', 'evaluate', 'explain', 'export', 'finetune')\n"
+        "print(all(callable(getattr(irv2, name)) for name in names), callable(gradcam), irv2.labels()[1])\n"
+    )
+    result = _python(code, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "tench"]

@@ -7,7 +7,19 @@ classes in sorted synset order. Keras and timm ports dropped the background, so 
 
 from __future__ import annotations
 
-from .decode import Prediction, top_k
-from .imagenet import imagenet_labels, imagenet_synsets, labels_for
+from .._lazy import lazy_attributes
 
 __all__ = ["Prediction", "imagenet_labels", "imagenet_synsets", "labels_for", "top_k"]
+
+# Imported on first use: ``import irv2`` imports this package eagerly (see irv2/__init__.py) and stays light.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "Prediction": ".decode",
+        "top_k": ".decode",
+        "imagenet_labels": ".imagenet",
+        "imagenet_synsets": ".imagenet",
+        "labels_for": ".imagenet",
+    },
+    __all__,
+)
