@@ -31,17 +31,33 @@ def lazy_attributes(
 
 
 def forwarding(package: str, where: str, name: str, summary: str) -> Callable[..., Any]:
-    """A function ``name`` of ``package`` that imports ``where`` (relative to it) on its first call and forwards
+    """A callable ``name`` of ``package`` that imports ``where`` (relative to it) on its first call and forwards
     to that module's ``name``: a package's main function, bound eagerly on ``irv2`` (see irv2/__init__.py) while
-    what it needs (torch) is imported only when it runs."""
+    what it needs (torch) is imported only when it runs. ``inspect.signature`` and ``help`` see the real
+    function's signature and docstring (importing it then)."""
+    return _Forwarding(package, where, name, summary)
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(where, package), name)(*args, **kwargs)
 
-    call.__name__ = call.__qualname__ = name
-    call.__module__ = package
-    call.__doc__ = (
-        f"{summary}.\n\n``{package}{where}.{name}``, imported on the first call so that importing irv2 stays light; "
-        "its docstring has the arguments."
-    )
-    return call
+class _Forwarding:
+    def __init__(self, package: str, where: str, name: str, summary: str) -> None:
+        self._target = (package, where, name)
+        self.__name__ = self.__qualname__ = name
+        self.__module__ = package
+        self._summary = summary
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:
+        """The real function (``inspect.signature`` follows this)."""
+        package, where, name = self._target
+        return getattr(importlib.import_module(where, package), name)
+
+    @property
+    def __doc__(self) -> str:  # type: ignore[override]
+        return self.__wrapped__.__doc__ or self._summary
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__wrapped__(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        package, where, name = self._target
+        return f"<function {package}.{name} (from {package}{where}, imported on first call)>"
