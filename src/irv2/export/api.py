@@ -21,6 +21,7 @@ import numpy as np
 from .._version import __version__
 from ..api import Module, load
 from ..atomic import atomic_path
+from ..engine.io_names import EXPORT_INPUT as INPUT_NAME
 from ..errors import ExportError, Irv2Error, OutputExistsError
 from ..extras import require_extra
 from ..model import NUM_FEATURES
@@ -29,8 +30,6 @@ from .formats import FORMATS, FORMATS_TABLE, ExportFormat, format_for_suffix
 if TYPE_CHECKING:
     from .wrapper import ExportWrapper
 
-# The exports' one input (``irv2.export.wrapper.INPUT_NAME``), named here too so metadata needs no torch.
-INPUT_NAME = "images"
 
 # max |export - irv2| / max |irv2| per output. Float32 ports land near 1e-6; 1e-4 leaves room for other CPUs'
 # kernels and still catches any real mistake (a wrong padding or a missing BatchNorm is off by 1e-1 or more).
