@@ -5,6 +5,8 @@ on every CPU (``IRV2_CPU_BFLOAT16=0``)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from irv2.engine.precision import cpu_has_fast_bfloat16
@@ -17,6 +19,7 @@ def assert_refusal_message(text: str) -> None:
     """The refusal names the CPU's lack and both ways out."""
     assert "no bfloat16 instructions" in text and "float32" in text and "int8" in text, text
     assert "Traceback" not in text and "mkldnn" not in text, text
+    assert not re.search(r"dtype \S+: dtype ", text), f"the dtype is named twice: {text}"
 
 
 def assert_refused(call, *args, **kwargs) -> None:

@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 import irv2
+from bfloat16_support import BFLOAT16_HERE, assert_refused
 from irv2.api import Module, ModuleInfo
 from irv2.model import InceptionResNetV2
 
@@ -163,7 +164,12 @@ def test_engine_and_dtype_are_checked_before_any_weights_are_read(tmp_path):
     missing = tmp_path / "nothing-here"
     with pytest.raises(ValueError, match="unknown engine 'turbo'; use one of 'torch', 'plain'"):
         irv2.load(missing, engine="turbo")
-    with pytest.raises(ValueError, match="engine 'onnxruntime' runs dtype float32, not bfloat16"):
-        irv2.load(missing, engine="onnxruntime", dtype="bf16")
+    with pytest.raises(ValueError, match="engine 'onnxruntime' runs dtype float32, not int8"):
+        irv2.load(missing, engine="onnxruntime", dtype="int8")
+    if BFLOAT16_HERE:
+        with pytest.raises(ValueError, match="engine 'onnxruntime' runs dtype float32, not bfloat16"):
+            irv2.load(missing, engine="onnxruntime", dtype="bf16")
+    else:
+        assert_refused(irv2.load, missing, engine="onnxruntime", dtype="bf16")
     with pytest.raises(ValueError, match="unknown dtype 'float8'"):
         irv2.load(missing, dtype="float8")

@@ -5,7 +5,9 @@ PATH and the stand-ins of prelude.sh (``pip`` checks instead of installing, ``ir
 background); a Python recipe runs in a fresh interpreter, its tracebacks naming the doc's own lines. Both run
 in a folder prepared by conftest.py, offline, on random weights. A recipe passes when it exits 0, and, where
 ``CHECKS`` has an entry, when its results agree with irv2's command line. Blocks that cannot run here say why
-in the doc (``<!-- recipe: skip (REASON) -->``), and pytest -rs lists them.
+in the doc (``<!-- recipe: skip (REASON) -->``), and pytest -rs lists them. A recipe that asks for bfloat16
+runs where the CPU has bfloat16 instructions; elsewhere it must stop at irv2's refusal (what users of such a CPU
+see), so the docs put that request last in its block.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from givens import GIVENS, PLACES
 from recipes import all_recipes
 
+from bfloat16_support import BFLOAT16_HERE, assert_refusal_message
 from cli_runner import run_irv2
 
 TOOLS = Path(__file__).parent
@@ -29,6 +32,8 @@ _TENSORFLOW = re.compile(r"\bimport tensorflow\b|tensorflow_hub|savedmodel|\[ten
 # What no test machine has: a recipe that asks for it must say so with a skip comment, and is never started
 # (an unskipped multi-node torchrun would look for its peers on the network).
 _HARDWARE = re.compile(r"--device[ =]cuda|device=\"cuda|--nproc[-_]per[-_]node|--nnodes|--rdzv")
+# A recipe that names bfloat16 as its dtype (`--dtype bf16`, `dtype="bfloat16"`, `dtypes=[..., "bfloat16"]`).
+_BFLOAT16 = re.compile(r"""--dtype[ =](bfloat16|bf16)\b|["'](bfloat16|bf16)["']""")
 RECIPES, PROBLEMS = all_recipes()
 
 
@@ -77,7 +82,12 @@ def _script(recipe, work: Path) -> str:
 
 
 def _environment(home: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "IRV2_"))}
+    # IRV2_CPU_BFLOAT16 stays: it says what this CPU is (tests/bfloat16_support.py reads it too).
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTEST_", "IRV2_")) or key == "IRV2_CPU_BFLOAT16"
+    }
     return {
         **env,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
@@ -122,6 +132,24 @@ def test_recipe(recipe, request, recipe_folders):
     script.write_text(_script(recipe, work))
     result = subprocess.run(["bash", script], cwd=work, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     output = f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+    if _BFLOAT16.search(recipe.code) and not BFLOAT16_HERE:
+        _assert_stopped_at_the_refusal(recipe, result)
+        return
     assert result.returncode == 0, f"{recipe.doc}:{recipe.line} ({recipe.section}) exited {result.returncode}\n{output}"
     if recipe.id in CHECKS:
         CHECKS[recipe.id](work, env)
+
+
+def _assert_stopped_at_the_refusal(recipe, result) -> None:
+    """On a CPU without bfloat16 instructions, the recipe ran up to its bfloat16 request and irv2 refused it."""
+    where = f"{recipe.doc}:{recipe.line} ({recipe.section})"
+    assert result.returncode != 0, f"{where} asks for bfloat16 on a CPU without it, yet exited 0"
+    if recipe.language == "bash":  # the command line's usage error (status 2), after which only the harness traces
+        assert result.returncode == 2, f"{where} exited {result.returncode}\n{result.stderr[-8000:]}"
+        said = [line for line in result.stderr.splitlines() if not line.startswith("+")]
+        assert said and said[-1].startswith("irv2: error: "), f"{where}\n{result.stderr[-8000:]}"
+        assert_refusal_message(said[-1])
+    else:  # the recipe does not catch irv2's error: its last line, under the recipe's own traceback
+        last = result.stderr.rstrip().splitlines()[-1]
+        assert last.startswith("irv2.errors.OptionError: "), f"{where}\n{result.stderr[-8000:]}"
+        assert_refusal_message(last)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import irv2
+from bfloat16_support import BFLOAT16_HERE, assert_refused
 from cli_runner import run_irv2
 from irv2.engine.torchscript_engine import TorchScriptEngine
 
@@ -38,6 +39,8 @@ def test_float32_matches_the_plain_network(weights_dir, batch, reference):
 
 
 def test_bfloat16_is_close_to_float32(weights_dir, batch, reference):
+    if not BFLOAT16_HERE:
+        return assert_refused(irv2.load, weights_dir, engine="torchscript", dtype="bfloat16")
     module = irv2.load(weights_dir, engine="torchscript", dtype="bfloat16")
     logits, _ = reference
     for _ in range(2):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,7 @@ def plan_configurations(
             runs.append((dtype, engine, precision, resolve_engine(engine, precision, target)))
         except (ValueError, MissingDependencyError) as exc:
             if not optional:
-                raise OptionError(f"{_named(dtype, engine)}: {exc}") from None
+                raise _refusal(dtype, engine, exc) from None
             skipped.append({"dtype": dtype, "engine": engine, "reason": str(exc)})
     if not runs:
         raise OptionError(f"dtypes and engines: none of the pairs asked for runs here ({skipped[0]['reason']})")
@@ -120,13 +121,18 @@ def load_configurations(
     for dtype, engine, precision, spec in plan.runs:
         try:
             modules.append(_configure(source, precision, spec, plan.device, calibration))
-        except ValueError as exc:  # int8 without calibration images, or images that do not fit
-            raise OptionError(f"{_named(dtype, engine)}: {exc}") from None
+        except ValueError as exc:  # int8 without calibration images, images that do not fit, no bfloat16 here
+            raise _refusal(dtype, engine, exc) from None
     return modules
 
 
 def _named(dtype: str | None, engine: str | None) -> str:
     return f"dtype {dtype or 'float32'}" + (f" with engine {engine!r}" if engine else "")
+
+
+def _refusal(dtype: str | None, engine: str | None, exc: Exception) -> OptionError:
+    """``exc`` as an error naming the configuration once (the precision check names the dtype itself)."""
+    return OptionError(f"{_named(dtype, engine)}: {re.sub(r'^dtype [^:]+: ', '', str(exc))}")
 
 
 def _default_device(source: Source) -> torch.device:
