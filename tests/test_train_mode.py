@@ -20,7 +20,9 @@ def saved(tmp_path_factory):
 def test_train_tag_sets_tf_hub_training_state(saved):
     module = irv2.load(saved, tags={"train"})
     assert module.model.head_drop.p == 0.2 and module.model.conv2d_1a.bn.momentum == pytest.approx(0.003)
-    set_train_mode(module.model, batch_norm_momentum=0.99, dropout_rate=0.3)
+    # As README.md and irv2.load's docstring spell it: irv2.finetune is the function, and reaches its package.
+    irv2.finetune.set_train_mode(module.model, batch_norm_momentum=0.99, dropout_rate=0.3)
+    assert irv2.finetune.set_train_mode is set_train_mode and callable(irv2.finetune)
     assert module.training and module.model.head_drop.p == 0.3
     bns = [m for m in module.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(bn.training and bn.momentum == pytest.approx(0.01) for bn in bns)

@@ -58,6 +58,16 @@ class _Forwarding:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.__wrapped__(*args, **kwargs)
 
+    def __getattr__(self, attribute: str) -> Any:
+        """The package's other public names: on ``irv2``, ``irv2.finetune`` is this function, and
+        ``irv2.finetune.set_train_mode`` should still reach the package's ``set_train_mode``."""
+        if attribute.startswith("_"):  # copy, pickle and inspect probe these: they are not the package's
+            raise AttributeError(attribute)
+        return getattr(importlib.import_module(self._target[0]), attribute)
+
+    def __dir__(self) -> list[str]:
+        return sorted({*object.__dir__(self), *dir(importlib.import_module(self._target[0]))})
+
     def __repr__(self) -> str:
         package, where, name = self._target
         return f"<function {package}.{name} (from {package}{where}, imported on first call)>"
