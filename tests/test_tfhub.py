@@ -21,6 +21,7 @@ from irv2.api import Module as PlainModule
 from irv2.api import ModuleInfo
 from irv2.errors import HandleError, Irv2Error, OptionError
 from irv2.preprocessing import preprocess_for_eval
+from irv2.tfhub.images import ImageSize
 
 CLASSIFICATION_URL = "https://tfhub.dev/google/imagenet/inception_resnet_v2/classification/1"
 FEATURE_VECTOR_URL = "https://tfhub.dev/google/imagenet/inception_resnet_v2/feature_vector/1"
@@ -209,6 +210,51 @@ def test_registered_handles_load_from_the_cache(monkeypatch, tmp_path, weights_d
 def test_export_writes_what_module_reads(module, tmp_path):
     module.export(tmp_path / "exported", session=None)
     assert hub.Module(tmp_path / "exported").weights_sha256() == module.weights_sha256()
+
+
+def test_attached_messages_are_none_and_image_size_looks_there_first(module, weights_dir):
+    spec = hub.load_module_spec(weights_dir)
+    for target in (module, spec):
+        assert target.get_attached_message("image_module_info", hub.ImageModuleInfo) is None
+        with pytest.raises(KeyError, match="attaches no message under 'image_module_info'"):
+            target.get_attached_message("image_module_info", hub.ImageModuleInfo, required=True)
+    assert spec.get_attached_message("anything", object, tags={"train"}) is None
+
+    class Attaching(hub.Module):
+        """A module that attaches an ImageModuleInfo, as TF-Hub's v3 modules do: its size wins."""
+
+        def get_attached_message(self, key, message_type, required=False):
+            assert (key, message_type) == ("image_module_info", hub.ImageModuleInfo)
+            return hub.ImageModuleInfo(ImageSize(height=320, width=352))
+
+    attaching = Attaching(weights_dir)
+    assert hub.get_expected_image_size(attaching) == [320, 352]
+    assert hub.get_expected_image_size(module) == [299, 299]  # nothing attached: the input's shape
+    assert not hub.ImageModuleInfo().HasField("default_image_size")
+    assert hub.ImageModuleInfo(ImageSize(299, 299)).HasField("default_image_size")
+
+
+def test_eval_function_for_module_gives_numpy(weights_dir, plain, images):
+    with hub.eval_function_for_module(weights_dir) as evaluate:
+        assert np.array_equal(evaluate(images), plain(images))
+        outputs = evaluate(dict(images=images.tolist()), signature="image_feature_vector", as_dict=True)
+        assert isinstance(outputs["default"], np.ndarray)
+        assert np.array_equal(outputs["default"], plain(images, signature="image_feature_vector"))
+    with pytest.raises(RuntimeError, match="inside its `with` block"):
+        evaluate(images)
+
+
+def test_resolve_gives_the_folder_that_loads(monkeypatch, tmp_path, weights_dir, plain):
+    assert hub.resolve(weights_dir) == os.fspath(weights_dir)  # a local path, as it is
+    monkeypatch.setenv("IRV2_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IRV2_OFFLINE", "1")
+    cache = irv2.hub.module_cache_dir(irv2.hub.resolve_source(CLASSIFICATION_URL))
+    shutil.copytree(weights_dir, cache, copy_function=os.link)
+    folder = hub.resolve(CLASSIFICATION_URL)
+    assert folder == os.fspath(cache)
+    assert hub.Module(folder).weights_sha256() == plain.weights_sha256()
+    with pytest.raises(HandleError, match="no-such-module"):
+        hub.resolve("no-such-module")
 
 
 @pytest.mark.parametrize(
