@@ -83,14 +83,6 @@ def extra_photos() -> dict[str, np.ndarray]:
     return photos
 
 
-def cpu_name() -> str:
-    with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def cpu_flags() -> list[str]:
     with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
         for line in f:
@@ -234,6 +226,8 @@ def main() -> None:
             "calibration_images": errors(run_ir(compiled, calibration), reference["calibration"], names[:count]),
         }
         print(f"{label}: {results[label]['quantize_s']} s", file=sys.stderr, flush=True)
+
+    from irv2.machine import cpu_name
 
     report = {
         "what": "nncf.quantize (preset MIXED, MatMul ignored, subset_size=N) of irv2's test fixture weights, "

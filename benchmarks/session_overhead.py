@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from report_support import machine, publish
+
 _PREPARE = """
 import sys, irv2
 from irv2.bench.synthetic import calibrated_random_module
@@ -50,11 +52,6 @@ def _bare_openvino(folder: str):
     request = compiled.create_infer_request()
     output = compiled.output("logits")
     return lambda x: request.infer({"x": x})[output]
-
-
-def _cpu_name() -> str:
-    with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
 
 
 def main() -> None:
@@ -113,15 +110,11 @@ def main() -> None:
             print(json.dumps(results[-1]), file=sys.stderr)
     report = {
         "command": f"benchmarks/session_overhead.py --calls {args.calls}",
-        "cpu": _cpu_name(),
-        "cores": len(os.sched_getaffinity(0)),
+        **machine(),
         "torch_imported": "torch" in sys.modules,
         "results": results,
     }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    publish(report, args.out)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ def test_every_endpoint_matches_tensorflow(source, tf_files, tf_endpoints, photo
 
 def test_plain_network_gives_the_same_endpoints(tf_files, tf_endpoints, photos):
     module = irv2.load(tf_files["hub_classification"], engine="plain")
-    assert_endpoints_match(module(dict(images=photos), as_dict=True), tf_endpoints, CLASSIFIER)
+    outputs = module(dict(images=photos), signature="image_classification", as_dict=True)
+    assert_endpoints_match(outputs, tf_endpoints, CLASSIFIER)
 
 
 def test_feature_vector_module_has_no_classifier_endpoints(tf_files, tf_endpoints, photos):
@@ -89,7 +90,7 @@ def test_train_graph_endpoints_and_aux_logits_match_tensorflow(tf_files, slim_we
 
     module = irv2.load(tf_files["hub_classification"], tags={"train"})
     set_train_mode(module.model, dropout_rate=0.0)  # dropout is random: off, to compare
-    outputs = module(dict(images=photos), as_dict=True)
+    outputs = module(dict(images=photos), signature="image_classification", as_dict=True)
     reference = keras_endpoints(keras_reference(slim_weights), photos, training=True)
     reference["AuxLogits"] = tf_aux_logits(reference["PreAuxLogits"], slim_weights)
     assert_endpoints_match(

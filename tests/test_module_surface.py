@@ -92,15 +92,44 @@ def test_endpoints_equal_the_network_stage_by_stage(engine, images):
     if engine == "plain":
         module.engine.fused = False
     assert module.engine_name == engine
-    outputs = module(images, as_dict=True)
+    outputs = module(images, signature="image_classification", as_dict=True)
     for name, expected in _plain_endpoints(module, images).items():
         error = np.abs(outputs[SCOPE + name] - expected).max() / np.abs(expected).max()
         assert error < 1e-5, (name, error)
 
 
+def test_default_signature_gives_default_alone(module, images):
+    logits = module(images)
+    for signature in (None, "default"):
+        outputs = module(dict(images=images), signature=signature, as_dict=True)
+        assert list(outputs) == ["default"] and np.array_equal(outputs["default"], logits)
+
+
+def test_named_signature_computes_end_points_once_when_first_read(module, images):
+    passes = []
+    hook = module.engine.network.blocks[0].register_forward_hook(lambda *args: passes.append("Mixed_5b"))
+    try:
+        batch = images.copy()
+        outputs = module(batch, signature="image_classification", as_dict=True)
+        assert passes == ["Mixed_5b"]  # default alone, on the engine
+        assert list(outputs) == [*(SCOPE + name for name in SHAPES_299), "default"]  # every key, from the start
+        assert np.array_equal(outputs["default"], module(images))
+        batch[:] = 0.0  # the caller reuses its buffer: the end points are still those of the images passed
+        passes.clear()
+        mixed = outputs[SCOPE + "Mixed_6a"]
+        logits = outputs[SCOPE + "Logits"]
+        assert passes == ["Mixed_5b"] and len(list(outputs.values())) == 17  # one pass gave them all
+    finally:
+        hook.remove()
+    expected = _plain_endpoints(module, images)
+    assert np.abs(mixed - expected["Mixed_6a"]).max() < 1e-4 * np.abs(expected["Mixed_6a"]).max()
+    np.testing.assert_allclose(logits, outputs["default"], rtol=1e-5, atol=1e-5)
+    assert dict(outputs).keys() == set(outputs) and "InceptionResnetV2/Mixed_6a" in outputs
+
+
 def test_torch_in_torch_out_and_gradients(module, images):
     x = torch.from_numpy(images).requires_grad_()
-    outputs = module(x, as_dict=True)
+    outputs = module(x, signature="image_classification", as_dict=True)
     assert all(isinstance(value, torch.Tensor) for value in outputs.values())
     outputs[SCOPE + "Mixed_6a"].sum().backward()  # the plain network with autograd: a gradient reaches the input
     assert x.grad is not None and x.grad.abs().sum() > 0
@@ -116,7 +145,7 @@ def test_narrow_call_runs_only_as_far_as_asked(module, images):
         assert calls == ["Mixed_5b"]
     finally:
         hook.remove()
-    full = module(images, as_dict=True)
+    full = module(images, signature="image_classification", as_dict=True)
     assert np.array_equal(stem[SCOPE + "Conv2d_1a_3x3"], full[SCOPE + "Conv2d_1a_3x3"])
     assert np.array_equal(deep[SCOPE + "Mixed_5b"], full[SCOPE + "Mixed_5b"])
     with pytest.raises(irv2.OptionError, match=r"names: no end point \['Mixed_9z'\]"):
@@ -134,7 +163,7 @@ def test_endpoints_after_residual_blocks_are_not_overwritten(module, images):
 
 def test_feature_vector_module_has_no_classifier_endpoints(images):
     module = Module(_random_network(0), ModuleInfo(0, None, default_signature="image_feature_vector"))
-    outputs = module(dict(images=images), as_dict=True)
+    outputs = module(dict(images=images), signature="image_feature_vector", as_dict=True)
     assert "InceptionResnetV2/Logits" not in outputs and outputs["default"].shape == (2, 1536)
     assert outputs[SCOPE + "PreLogitsFlatten"].shape == (2, 1536)
 
@@ -163,7 +192,8 @@ def test_info_dicts(module):
     (images,) = module.get_input_info_dict().values()
     assert list(module.get_input_info_dict()) == ["images"]
     assert images.dtype.name == "float32" and images.get_shape().as_list() == [None, 299, 299, 3]
-    classification = module.get_output_info_dict()
+    classification = module.get_output_info_dict("image_classification")
+    assert list(module.get_output_info_dict()) == list(module.get_output_info_dict("default")) == ["default"]
     assert classification["default"].get_shape() == [None, 1001]
     assert module.get_output_info_dict("image_feature_vector")["default"].get_shape() == [None, 1536]
     assert {key: value.get_shape().as_list()[1:] for key, value in classification.items() if key != "default"} == {
@@ -175,10 +205,10 @@ def test_info_dicts(module):
 
 def test_info_dicts_follow_the_image_size():
     module = Module(_random_network(3), ModuleInfo(3, ["a", "b", "c"], image_size=160))
-    outputs = module.get_output_info_dict()
+    outputs = module.get_output_info_dict("image_classification")
     assert module.get_input_info_dict()["images"].get_shape() == [None, 160, 160, 3]
     assert outputs["default"].get_shape() == [None, 3]
-    real = module(np.zeros((1, 160, 160, 3), np.float32), as_dict=True)
+    real = module(np.zeros((1, 160, 160, 3), np.float32), signature="image_classification", as_dict=True)
     assert {key: [None, *value.shape[1:]] for key, value in real.items()} == {
         key: info.get_shape().as_list() for key, info in outputs.items()
     }

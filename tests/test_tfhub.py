@@ -81,7 +81,8 @@ def test_info_dicts_are_tf_hubs(module, feature_vector_dir):
         ((name, images),) = module.get_input_info_dict(signature).items()
         assert name == "images" and images.get_shape().as_list() == [None, 299, 299, 3]
         assert images.dtype.name == "float32"
-    outputs = module.get_output_info_dict()
+    assert list(module.get_output_info_dict()) == ["default"]  # the default signature has that output alone
+    outputs = module.get_output_info_dict("image_classification")
     assert outputs["default"].get_shape().as_list() == [None, 1001] and outputs["default"].dtype.name == "float32"
     assert outputs["InceptionResnetV2/Mixed_6a"].get_shape().as_list() == [None, 17, 17, 1088]
     assert outputs["InceptionResnetV2/Conv2d_7b_1x1"].get_shape().as_list() == [None, 8, 8, 1536]
@@ -90,7 +91,8 @@ def test_info_dicts_are_tf_hubs(module, feature_vector_dir):
     features = hub.Module(feature_vector_dir)
     assert features.get_signature_names() == ["default", "image_feature_vector"]
     assert features.get_output_info_dict()["default"].get_shape().as_list() == [None, 1536]
-    assert "InceptionResnetV2/Logits" not in features.get_output_info_dict()
+    assert "InceptionResnetV2/Logits" not in features.get_output_info_dict("image_feature_vector")
+    assert "InceptionResnetV2/PreLogitsFlatten" in features.get_output_info_dict("image_feature_vector")
     with pytest.raises(OptionError, match="image_classification"):
         features.get_output_info_dict("image_classification")
 
@@ -167,11 +169,11 @@ def test_spec_describes_the_module(weights_dir, module, images):
     assert spec.get_output_info_dict() == module.get_output_info_dict()  # still answers, its weights handed over
 
     train = hub.Module(spec, tags={"train"})
-    train_info = spec.get_output_info_dict(tags={"train"})
-    assert train_info == train.get_output_info_dict()
+    train_info = spec.get_output_info_dict("image_classification", tags={"train"})
+    assert train_info == train.get_output_info_dict("image_classification")
     assert (
         "InceptionResnetV2/AuxLogits" in train_info
-        and "InceptionResnetV2/AuxLogits" not in module.get_output_info_dict()
+        and "InceptionResnetV2/AuxLogits" not in module.get_output_info_dict("image_classification")
     )
 
 

@@ -51,7 +51,7 @@ def test_moving_averages_follow_tf_decay(saved):
 
 def test_train_mode_gives_aux_logits_and_gradients(saved):
     module = irv2.load(saved, tags=["train"])
-    out = module(torch.rand(2, 299, 299, 3), as_dict=True)
+    out = module(torch.rand(2, 299, 299, 3), signature="image_classification", as_dict=True)
     assert out["aux_logits"].shape == (2, 1001) and out["aux_logits"] is out["InceptionResnetV2/AuxLogits"]
     (out["default"].sum() + 0.4 * out["aux_logits"].sum()).backward()
     assert module.model.aux_logits.classif.weight.grad is not None

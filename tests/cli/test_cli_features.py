@@ -50,7 +50,9 @@ def test_endpoint_maps_to_npz_and_parquet(irv2_cli, weights_dir, weights_module,
 
     # The end point as TF-Hub's dict call gives it, for the same decoded images.
     images = np.stack([weights_module.preprocess(path) for path in good])
-    expected = weights_module(dict(images=images), as_dict=True)["InceptionResnetV2/Mixed_6a"]
+    expected = weights_module(dict(images=images), signature="image_feature_vector", as_dict=True)[
+        "InceptionResnetV2/Mixed_6a"
+    ]
     with np.load(npz) as archive:
         assert str(archive["endpoint"]) == "InceptionResnetV2/Mixed_6a"
         assert archive["paths"].tolist() == good

@@ -48,8 +48,8 @@ def test_float32_is_exact_to_the_plain_network(float_module, batch, reference):
     with torch.inference_mode():
         one = float_module(torch.from_numpy(batch[:1]))
     assert isinstance(one, torch.Tensor) and relative_error(one.numpy(), logits[:1]) < 1e-5
-    # End points come from a torch engine over the same weights; default stays the engine's own output.
-    outputs = float_module(batch, as_dict=True)
+    # End points come from the plain network; default stays the engine's own output.
+    outputs = float_module(batch, signature="image_classification", as_dict=True)
     assert np.array_equal(outputs["default"], float_module(batch))
     assert outputs["InceptionResnetV2/Mixed_6a"].shape == (len(batch), 17, 17, 1088)
 

@@ -25,6 +25,7 @@ from ..errors import InputError, OptionError
 from ..extras import require_torch
 from ..model.names import BASE_ENDPOINTS, MIN_INPUT_SIZE
 from ..preprocessing import DEFAULT_MAX_PIXELS, Preprocessing
+from .outputs import SignatureOutputs
 from .signatures import (
     CLASSIFICATION,
     FEATURE_VECTOR,
@@ -40,7 +41,6 @@ from .signatures import (
 if TYPE_CHECKING:
     import torch
 
-    from ..engine import InferenceEngine
     from ..model import InceptionResNetV2
 
 
@@ -123,7 +123,6 @@ class Module:
         self.engine = engine
         self._weights_digest: tuple[int, str] | None = None
         self._known_digest = weights_sha256
-        self._torch_engine: InferenceEngine | None = None
 
     @property
     def model(self) -> InceptionResNetV2:
@@ -274,25 +273,45 @@ class Module:
         ``module(images)`` or ``module(dict(images=images), signature=..., as_dict=True)``.
 
         Returns logits ``[B, num_classes]`` (``image_classification``) or features ``[B, 1536]``
-        (``image_feature_vector``). With ``as_dict`` a dict: that output as ``default``, and every TF-Slim end
-        point of the network (:meth:`get_output_info_dict` lists them), keyed ``InceptionResnetV2/<name>``,
-        NHWC; computed only then. A numpy input gives numpy outputs computed without autograd; a tensor input
-        gives tensors (differentiable when the caller has grad enabled, e.g. for fine-tuning). In train mode
-        (``irv2.load(..., tags={"train"})``) the classification dict also holds ``AuxLogits`` (and, as before,
-        ``aux_logits``), the auxiliary head TF-Slim trains with.
+        (``image_feature_vector``). With ``as_dict``, the signature's output dict: ``{"default": output}`` for the
+        default signature (``signature`` None or ``"default"``), as TF-Hub's default signature has that output
+        alone; for a named signature, ``default`` and every TF-Slim end point of the network
+        (:meth:`get_output_info_dict` lists them), keyed ``InceptionResnetV2/<name>``, NHWC.
+
+        Outside training, a named signature's dict costs what TensorFlow's fetch does: ``default`` comes from the
+        module's engine at once, and the end points are computed when one is first read, in one pass shared by
+        all of them, from the images and weights of that moment. In the train graph, or for tensors with
+        grad enabled, everything is computed at once in one pass. A numpy input gives numpy outputs computed
+        without autograd; a tensor input gives tensors (differentiable when the caller has grad enabled, e.g.
+        for fine-tuning). In train mode (``irv2.load(..., tags={"train"})``) the classification dict also holds
+        ``AuxLogits`` (and, as before, ``aux_logits``), the auxiliary head TF-Slim trains with.
         """
+        asked_default = signature in (None, "default")
         signature = self._resolve(signature)
         images = _images_of(images, signature, self.expected_image_size)
-        if not as_dict and self._runs_on_numpy(images):
+        if not as_dict or asked_default:
+            output = self._output_of(images, signature)
+            return {"default": output} if as_dict else output
+        names = self.endpoint_names
+        if self.training or (_is_tensor(images) and _grad_enabled()):
+            outputs = self._run(images, signature, endpoints=names)
+            if "AuxLogits" in outputs and signature == CLASSIFICATION:
+                outputs["aux_logits"] = outputs["AuxLogits"]  # its name before the end points came
+            return {key if key in ("default", "aux_logits") else endpoint_key(key): v for key, v in outputs.items()}
+        held = _held(images, self.expected_image_size)  # what the end points see, whatever the caller does next
+
+        def endpoint_values() -> dict[str, Any]:
+            outputs = self._run(held, signature, endpoints=names, default=False)
+            return {endpoint_key(name): outputs[name] for name in names}
+
+        return SignatureOutputs(self._output_of(images, signature), tuple(map(endpoint_key, names)), endpoint_values)
+
+    def _output_of(self, images: Any, signature: str) -> Any:
+        """The signature's one output: on the engine, as numpy where the engine runs numpy."""
+        if self._runs_on_numpy(images):
             array = _checked_array(images, self.expected_image_size)
             return self.engine.run_images(array, pre_logits=signature == FEATURE_VECTOR)
-        if not as_dict:
-            return self._run(images, signature)
-        names = self.endpoint_names
-        outputs = self._run(images, signature, endpoints=names)
-        if "AuxLogits" in outputs and signature == CLASSIFICATION:
-            outputs["aux_logits"] = outputs["AuxLogits"]  # its name before the end points came
-        return {key if key in ("default", "aux_logits") else endpoint_key(key): value for key, value in outputs.items()}
+        return self._run(images, signature)
 
     def endpoints(
         self,
@@ -358,11 +377,16 @@ class Module:
     def _inference_endpoints(
         self, x: torch.Tensor, names: Sequence[str], pre_logits: bool, default: bool
     ) -> dict[str, torch.Tensor]:
-        """End points on the engine when it can give them (the fused and plain torch engines), else on a fused
-        torch engine over the same weights; ``default`` from the module's own engine either way, so that it is
+        """End points on the engine when it can give them (the fused and plain torch engines), else on the plain
+        network, never a second copy of it; ``default`` from the module's own engine either way, so that it is
         what ``module(images)`` gives."""
-        engine = self.engine if hasattr(self.engine, "forward_endpoints") else self._endpoint_engine()
-        own_default = default and engine is self.engine
+        if not hasattr(self.engine, "forward_endpoints"):  # ONNX Runtime, OpenVINO, TorchScript
+            outputs = _network_endpoints(self.model, 2.0 * x - 1.0, names, pre_logits, default=False)
+            if default:
+                outputs["default"] = self.engine.forward_images(x, pre_logits=pre_logits)
+            return outputs
+        engine = self.engine
+        own_default = default
         head = own_default or any(name not in BASE_ENDPOINTS for name in names)
         base = [name for name in BASE_ENDPOINTS if name in names or (head and name == "Conv2d_7b_1x1")]
         points = engine.forward_endpoints((2.0 * x - 1.0).to(engine.precision.dtype), base) if base else {}
@@ -378,15 +402,6 @@ class Module:
             outputs["default"] = self.engine.forward_images(x, pre_logits=pre_logits)
         return outputs
 
-    def _endpoint_engine(self) -> InferenceEngine:
-        """A fused torch engine over ``model``, for end points of a module whose engine (ONNX Runtime,
-        TorchScript) cannot give them; made once, and kept in step with the weights as every engine is."""
-        if self._torch_engine is None:
-            from ..engine import InferenceEngine
-
-            self._torch_engine = InferenceEngine(self.model, _precision_of(self.model))
-        return self._torch_engine
-
     # -- the hub.Module surface ----------------------------------------------------------------------
     def get_signature_names(self) -> list[str]:
         """The signatures, as ``hub.Module.get_signature_names()``: ``default`` and the named ones."""
@@ -398,8 +413,10 @@ class Module:
         return input_info(self.expected_image_size)
 
     def get_output_info_dict(self, signature: str | None = None) -> dict[str, TensorInfo]:
-        """``default`` and every end point with its dtype and shape, as ``hub.Module.get_output_info_dict``."""
-        return output_info(self._resolve(signature), self.expected_image_size, self.num_classes, self.endpoint_names)
+        """The signature's outputs with their dtypes and shapes, as ``hub.Module.get_output_info_dict``: ``default``
+        alone for the default signature (None or ``"default"``), ``default`` and every end point for a named one."""
+        names = () if signature in (None, "default") else self.endpoint_names
+        return output_info(self._resolve(signature), self.expected_image_size, self.num_classes, names)
 
     @property
     def variable_map(self) -> dict[str, torch.Tensor]:
@@ -498,6 +515,19 @@ def _check_shape(shape: tuple[int, ...], floating: bool, dtype: str, size: tuple
         raise InputError(
             f"images: expected {expected}, got {shape}: images must be at least {MIN_INPUT_SIZE} x {MIN_INPUT_SIZE}"
         )
+
+
+def _grad_enabled() -> bool:
+    import torch  # a caller holding a tensor has imported it
+
+    return torch.is_grad_enabled()
+
+
+def _held(images: Any, size: tuple[int, int]) -> Any:
+    """A copy of a call's images for end points computed later: the caller may reuse its buffer meanwhile."""
+    if _is_tensor(images):
+        return images.detach().clone()
+    return _checked_array(images, size).copy()
 
 
 def _is_tensor(value: Any) -> bool:

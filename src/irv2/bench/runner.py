@@ -24,6 +24,7 @@ from ..engine import AUTO, ENGINES, TORCH_ENGINE, auto_engine, engines_for, reso
 from ..engine.catalog import ALIASES
 from ..engine.precision import cpu_has_fast_bfloat16
 from ..errors import Irv2Error, MissingDependencyError
+from ..machine import cpu_name
 from .cold_start import measure_cold_start
 from .measure import peak_memory_mib, reset_peak_memory, time_runs
 from .synthetic import calibrated_random_module
@@ -227,7 +228,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -237,14 +238,3 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"

@@ -104,12 +104,14 @@ class ModuleSpec:
     def get_output_info_dict(
         self, signature: str | None = None, tags: Iterable[str] | None = None
     ) -> dict[str, TensorInfo]:
-        """``default`` (float32 logits ``[None, num_classes]`` or features ``[None, 1536]``) and every TF-Slim end
-        point, keyed ``InceptionResnetV2/<name>``, NHWC; ``AuxLogits`` too in the ``{"train"}`` graph."""
+        """``default`` (float32 logits ``[None, num_classes]`` or features ``[None, 1536]``), alone for the default
+        signature (None or ``"default"``); a named signature adds every TF-Slim end point, keyed
+        ``InceptionResnetV2/<name>``, NHWC, and ``AuxLogits`` in the ``{"train"}`` graph."""
         train = TRAIN in _tag_set(tags)
+        asked_default = signature in (None, "default")
         signature = self._resolve(signature)
         facts = self._load()
-        names = endpoint_names(classifier=facts.num_classes > 0, aux=train and facts.aux)
+        names = () if asked_default else endpoint_names(classifier=facts.num_classes > 0, aux=train and facts.aux)
         return output_info(signature, facts.image_size, facts.num_classes, names)
 
     def get_attached_message(
