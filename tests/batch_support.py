@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -65,16 +66,28 @@ class FakeModule:
     preprocessing = Preprocessing()
     expected_image_size = preprocessing.image_size
 
-    def __init__(self, fail_after: int | None = None, **settings: object) -> None:
-        self.settings = {"weights_sha256": "fake", "engine": "fake", "dtype": "float32", **settings}
+    # The real method: a setting it records (or a new one it reads from the module) is one these tests see.
+    run_settings = irv2.Module.run_settings
+
+    def __init__(
+        self,
+        fail_after: int | None = None,
+        *,
+        weights_sha256: str = "fake",
+        engine: str = "fake",
+        dtype: str = "float32",
+        calibration_sha256: str | None = None,
+    ) -> None:
+        self._weights_sha256, self.engine_name, self.precision = weights_sha256, engine, dtype
+        self.engine = SimpleNamespace(calibration_sha256=calibration_sha256)
         rng = np.random.default_rng(0)
         self.projection = rng.standard_normal((9 * 9 * 3, NUM_FEATURES)).astype(np.float32) / 16
         self.head = rng.standard_normal((NUM_FEATURES, self.num_classes)).astype(np.float32) / 8
         self.calls = 0
         self.fail_after = fail_after
 
-    def run_settings(self) -> dict[str, object]:
-        return {**self.settings, "preprocessing": self.preprocessing.to_dict()}
+    def weights_sha256(self) -> str:
+        return self._weights_sha256
 
     def __call__(self, images: np.ndarray, signature: str = "default") -> np.ndarray:
         self.calls += 1

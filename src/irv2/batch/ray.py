@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import torch
-
 from ..api import load
+from ..process_settings import flush_denormals
 from .decoding import IMAGE_ERRORS, Decoded, default_workers, error_text
 from .inputs import Input
 from .rows import RowBuilder
@@ -43,11 +42,11 @@ class _Batches:
         draft: bool = True,
         workers: int | None = None,
     ) -> None:
-        # Subnormals slow CPU convolutions many times over; the CLI flushes them too, so rows match its rows.
-        # An actor owns its process, as the CLI does.
-        torch.set_flush_denormal(True)
         # Once per actor: the weights stay loaded for every batch Ray sends this actor.
         self.module = load(weights, device=device, dtype=dtype, engine=engine, progress=False)
+        # An actor owns its process, as the CLI does, and flushes subnormals as it does (once torch is loaded,
+        # if the engine needs it): rows match the CLI's rows.
+        flush_denormals()
         self.rows = RowBuilder(self.kind, self.module, k=top_k)
         self.batch_size = batch_size
         self.draft = draft

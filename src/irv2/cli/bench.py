@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..process_settings import flush_denormals
 from .common import CommandError, device_name, dtype_argument, dtype_help, engine_argument, engine_help
 
 DESCRIPTION = """\
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"--dtype {dtype}: {exc}", status=2) from None
     if args.seconds <= 0:
         raise CommandError("--seconds must be positive", status=2)
-    torch.set_flush_denormal(True)  # as classify does: random weights would otherwise hit subnormal slow paths
+    flush_denormals()  # as classify does: random weights would otherwise hit subnormal slow paths
     config = BenchConfig(
         weights=args.weights,
         random_weights=args.random,

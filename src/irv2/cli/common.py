@@ -17,6 +17,7 @@ from ..engine.catalog import ALIASES as ENGINE_ALIASES
 from ..engine.catalog import AUTO, ENGINE_VARIABLE
 from ..engine.precision import SUMMARIES, dtype_name
 from ..errors import CommandError, OptionError
+from ..process_settings import flush_denormals
 
 __all__ = ["CommandError"]  # re-exported: the subcommands raise it from here
 
@@ -111,15 +112,6 @@ def _calibration_paths(arguments: list[str]) -> list[str]:
     if not inputs:
         raise CommandError(f"--calibration {' '.join(arguments)}: no images found", status=2)
     return [i.path for i in inputs]
-
-
-def flush_denormals() -> None:
-    """Subnormal floats make CPU convolutions many times slower (measured 5-50x with random weights whose
-    activations fade); TensorFlow flushes them to zero on CPU too. The CLI owns its process, so it sets this for
-    PyTorch, when PyTorch is loaded (a run on ONNX Runtime or OpenVINO from a prepared file never loads it)."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_flush_denormal(True)
 
 
 def _check_device(device: str) -> None:

@@ -9,6 +9,7 @@ import os
 from ..errors import CommandError, OptionError
 from ..finetune import finetune
 from ..finetune.config import DTYPES, MODES, OPTIMIZERS, FinetuneConfig, canonical_dtype
+from ..process_settings import flush_denormals
 from .common import device_name, positive_int, warn
 
 DESCRIPTION = """\
@@ -168,11 +169,10 @@ def run(args: argparse.Namespace) -> int:
     options["dtype"] = _dtype(args)
     if args.sync_bn and _is_main_process():
         warn("--sync-bn is deprecated and does nothing: under torchrun BatchNorm always uses the global batch")
-    # Random or freshly fine-tuned weights can produce subnormal floats, which make CPU convolutions many
-    # times slower; the CLI owns its process, so flush them to zero as TensorFlow does on CPU.
-    import torch
+    # Random or freshly fine-tuned weights can produce subnormal floats: flushed, as every subcommand does.
+    import torch  # noqa: F401 - loaded here, so that the flush below reaches it
 
-    torch.set_flush_denormal(True)
+    flush_denormals()
     try:
         finetune(args.data, args.out, **options)
     except OptionError as exc:

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 
 from aiohttp import web
 
@@ -38,6 +37,9 @@ def serve(
 ) -> None:
     """Serve ``module`` over HTTP until SIGTERM or SIGINT, then drain and return.
 
+    It leaves the process's settings alone; ``irv2 serve``, which owns its process, first flushes PyTorch's
+    subnormal floats to zero (:func:`irv2.process_settings.flush_denormals`), as every subcommand does.
+
     Args:
         module: what ``irv2.load`` returned.
         host, port: where to listen; port 0 picks a free port (the ``listening`` log line says which).
@@ -47,11 +49,6 @@ def serve(
     """
     config = config or ServeConfig()
     logs.configure(log_format)
-    # Subnormal floats make CPU convolutions many times slower; TensorFlow flushes them too. The server owns
-    # its process, so it may set this process-wide flag (as the CLI does).
-    torch = sys.modules.get("torch")  # an engine file's runtime runs without it
-    if torch is not None:
-        torch.set_flush_denormal(True)
     asyncio.run(_serve(module, host, port, config, reuse_port))
 
 
