@@ -34,6 +34,7 @@ from .signatures import (
     endpoint_key,
     endpoint_names,
     input_info,
+    is_default,
     output_info,
     resolve_endpoints,
 )
@@ -286,7 +287,7 @@ class Module:
         for fine-tuning). In train mode (``irv2.load(..., tags={"train"})``) the classification dict also holds
         ``AuxLogits`` (and, as before, ``aux_logits``), the auxiliary head TF-Slim trains with.
         """
-        asked_default = signature in (None, "default")
+        asked_default = is_default(signature)
         signature = self._resolve(signature)
         images = _images_of(images, signature, self.expected_image_size)
         if not as_dict or asked_default:
@@ -386,8 +387,7 @@ class Module:
                 outputs["default"] = self.engine.forward_images(x, pre_logits=pre_logits)
             return outputs
         engine = self.engine
-        own_default = default
-        head = own_default or any(name not in BASE_ENDPOINTS for name in names)
+        head = default or any(name not in BASE_ENDPOINTS for name in names)
         base = [name for name in BASE_ENDPOINTS if name in names or (head and name == "Conv2d_7b_1x1")]
         points = engine.forward_endpoints((2.0 * x - 1.0).to(engine.precision.dtype), base) if base else {}
         outputs = {name: points[name] for name in names if name in BASE_ENDPOINTS}
@@ -396,10 +396,8 @@ class Module:
             pooled = network.forward_head(points["Conv2d_7b_1x1"], pre_logits=True)
             logits = network.forward_head(points["Conv2d_7b_1x1"]) if self.num_classes else None
             outputs.update(_head_endpoints(pooled, pooled, logits, None, names))
-            if own_default:
+            if default:
                 outputs["default"] = pooled if pre_logits else logits
-        if default and "default" not in outputs:
-            outputs["default"] = self.engine.forward_images(x, pre_logits=pre_logits)
         return outputs
 
     # -- the hub.Module surface ----------------------------------------------------------------------
@@ -415,7 +413,7 @@ class Module:
     def get_output_info_dict(self, signature: str | None = None) -> dict[str, TensorInfo]:
         """The signature's outputs with their dtypes and shapes, as ``hub.Module.get_output_info_dict``: ``default``
         alone for the default signature (None or ``"default"``), ``default`` and every end point for a named one."""
-        names = () if signature in (None, "default") else self.endpoint_names
+        names = () if is_default(signature) else self.endpoint_names
         return output_info(self._resolve(signature), self.expected_image_size, self.num_classes, names)
 
     @property
@@ -434,7 +432,7 @@ class Module:
         return self._model is not None and self._model.training
 
     def _resolve(self, signature: str | None) -> str:
-        if signature in (None, "default"):
+        if is_default(signature):
             return self.info.default_signature
         if signature not in self.signatures:
             raise OptionError(f"signature {signature!r}: no such signature; this module has {list(self.signatures)}")

@@ -20,6 +20,14 @@ from ..weights.slim_names import SCOPE
 CLASSIFICATION = "image_classification"
 FEATURE_VECTOR = "image_feature_vector"
 SIGNATURES = (CLASSIFICATION, FEATURE_VECTOR)
+DEFAULT = "default"  # TF-Hub's name for the module's default signature, and for each signature's main output
+
+
+def is_default(signature: str | None) -> bool:
+    """Whether ``signature`` asks for the default signature (None or ``"default"``), whose output dict and
+    info dict hold ``default`` alone."""
+    return signature in (None, DEFAULT)
+
 
 # The end points TF-Slim's ``inception_resnet_v2`` adds after the base network, in order. ``global_pool``
 # ([batch, 1, 1, 1536]) is the pooled map; ``PreLogitsFlatten`` the same flattened, after dropout (none

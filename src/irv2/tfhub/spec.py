@@ -9,7 +9,15 @@ from typing import Any, NamedTuple
 
 from ..api import load as _load
 from ..api.module import Module as _Module
-from ..api.signatures import FEATURE_VECTOR, SIGNATURES, TensorInfo, endpoint_names, input_info, output_info
+from ..api.signatures import (
+    FEATURE_VECTOR,
+    SIGNATURES,
+    TensorInfo,
+    endpoint_names,
+    input_info,
+    is_default,
+    output_info,
+)
 from ..errors import OptionError
 from .attached import attached_message
 
@@ -108,7 +116,7 @@ class ModuleSpec:
         signature (None or ``"default"``); a named signature adds every TF-Slim end point, keyed
         ``InceptionResnetV2/<name>``, NHWC, and ``AuxLogits`` in the ``{"train"}`` graph."""
         train = TRAIN in _tag_set(tags)
-        asked_default = signature in (None, "default")
+        asked_default = is_default(signature)
         signature = self._resolve(signature)
         facts = self._load()
         names = () if asked_default else endpoint_names(classifier=facts.num_classes > 0, aux=train and facts.aux)
@@ -130,7 +138,7 @@ class ModuleSpec:
         return SIGNATURES if self._load().num_classes else (FEATURE_VECTOR,)
 
     def _resolve(self, signature: str | None) -> str:
-        if signature in (None, "default"):
+        if is_default(signature):
             return self._load().default_signature
         if signature not in self._signatures():
             raise OptionError(
