@@ -97,3 +97,21 @@ def test_train_graph_endpoints_and_aux_logits_match_tensorflow(tf_files, slim_we
         {k: v for k, v in outputs.items() if k != "aux_logits"}, reference, (*CLASSIFIER, "AuxLogits")
     )
     assert np.array_equal(outputs["aux_logits"], outputs[SCOPE + "AuxLogits"])
+
+
+def test_tf2_entry_points_match_tensorflow(tf_files, tf_endpoints, photos):
+    """TF2's hub.load and hub.KerasLayer over the TF-written TF1 module: the signature's default, a lazily read
+    end point and the Keras layer's feature vector, each against TensorFlow."""
+    import torch
+
+    import irv2.tfhub as hub
+
+    loaded = hub.load(tf_files["hub_classification"])
+    outputs = loaded.signatures["image_classification"](images=photos)
+    assert relative_error(outputs["default"], tf_endpoints["Logits"]) < TOLERANCE
+    assert relative_error(outputs[SCOPE + "Mixed_6a"], tf_endpoints["Mixed_6a"]) < TOLERANCE  # read lazily
+
+    layer = hub.KerasLayer(tf_files["hub_classification"], signature="image_feature_vector", output_key="default")
+    features = layer(torch.from_numpy(photos))
+    assert isinstance(features, torch.Tensor)
+    assert relative_error(features.numpy(), tf_endpoints["PreLogitsFlatten"]) < TOLERANCE

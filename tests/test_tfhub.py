@@ -262,8 +262,7 @@ def test_resolve_gives_the_folder_that_loads(monkeypatch, tmp_path, weights_dir,
 @pytest.mark.parametrize(
     ("name", "instead"),
     [
-        ("KerasLayer", r"hub\.Module\(handle\)"),
-        ("load", r"irv2\.load\(handle\)"),
+        ("LatestModuleExporter", r"irv2\.save"),
         ("image_embedding_column", "image_feature_vector"),
         ("text_embedding_column", "image model"),
         ("create_module_spec", r"irv2\.save"),

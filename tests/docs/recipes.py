@@ -31,6 +31,8 @@ _SKIP = re.compile(r"skip\s*\((?P<reason>[^()]*(?:\([^()]*\)[^()]*)*)\)")
 _GIVEN = re.compile(r"given\s+(?P<names>.+)")
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<language>[\w+-]*)")
 _HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*#*$")
+# A Python line that says what it prints: ``print(features.shape)  # prints (2, 1536)``.
+_PRINTS = re.compile(r"^\s*print\(.*\)\s+#\s*prints\s+(?P<value>.+?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,13 @@ class Recipe:
     skip: str | None = None
     given: tuple[str, ...] = ()
     id: str = field(default="", compare=False)
+
+    @property
+    def prints(self) -> list[str]:
+        """What the recipe says it prints (``# prints VALUE`` after a ``print(...)``), in order."""
+        if self.language != "python":
+            return []
+        return [match.group("value") for line in self.code.splitlines() if (match := _PRINTS.match(line))]
 
 
 def _slug(title: str) -> str:

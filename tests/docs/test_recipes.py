@@ -3,8 +3,9 @@
 A shell recipe runs in bash (``set -euo pipefail``) with ``irv2``, ``python`` and ``pip`` of this virtualenv on
 PATH and the stand-ins of prelude.sh (``pip`` checks instead of installing, ``irv2 serve`` goes to the
 background); a Python recipe runs in a fresh interpreter, its tracebacks naming the doc's own lines. Both run
-in a folder prepared by conftest.py, offline, on random weights. A recipe passes when it exits 0, and, where
-``CHECKS`` has an entry, when its results agree with irv2's command line. Blocks that cannot run here say why
+in a folder prepared by conftest.py, offline, on random weights. A recipe passes when it exits 0, prints what
+its ``# prints VALUE`` comments say, in order, and, where ``CHECKS`` has an entry, when its results agree with
+irv2's command line. Blocks that cannot run here say why
 in the doc (``<!-- recipe: skip (REASON) -->``), and pytest -rs lists them. A recipe that asks for bfloat16
 runs where the CPU has bfloat16 instructions; elsewhere it must stop at irv2's refusal (what users of such a CPU
 see), so the docs put that request last in its block.
@@ -55,6 +56,19 @@ def test_recipe_comments_are_understood():
     assert {r.doc for r in RECIPES} == docs
     unmarked = [f"{r.doc}:{r.line}" for r in RECIPES if not r.skip and _HARDWARE.search(r.code)]
     assert unmarked == [], "these ask for GPUs or several processes: mark them <!-- recipe: skip (REASON) -->"
+
+
+def test_prints_comments_are_held_to_the_output():
+    from recipes import parse
+
+    text = "```python\nprint(1)  # prints 1\nprint(x)\nprint(2)  # prints (2, 5)\n```\n"
+    (recipe,), problems = parse("doc.md", text)
+    assert problems == [] and recipe.prints == ["1", "(2, 5)"]
+    _assert_prints(recipe, "1\nanything\n(2, 5)\n")
+    with pytest.raises(AssertionError, match=r"should print '\(2, 5\)'"):
+        _assert_prints(recipe, "1\n(2, 6)\n")
+    with pytest.raises(AssertionError, match=r"should print '\(2, 5\)'"):
+        _assert_prints(recipe, "(2, 5)\n1\n")  # out of order
 
 
 def _place(code: str, work: Path) -> str:
@@ -136,8 +150,18 @@ def test_recipe(recipe, request, recipe_folders):
         _assert_stopped_at_the_refusal(recipe, result)
         return
     assert result.returncode == 0, f"{recipe.doc}:{recipe.line} ({recipe.section}) exited {result.returncode}\n{output}"
+    _assert_prints(recipe, result.stdout)
     if recipe.id in CHECKS:
         CHECKS[recipe.id](work, env)
+
+
+def _assert_prints(recipe, stdout: str) -> None:
+    """Each ``# prints VALUE`` of the recipe is a line of its output, in the recipe's order."""
+    lines = iter(stdout.splitlines())
+    for value in recipe.prints:
+        assert any(line.strip() == value for line in lines), (
+            f"{recipe.doc}:{recipe.line} ({recipe.section}) should print {value!r}; it printed:\n{stdout[-4000:]}"
+        )
 
 
 def _assert_stopped_at_the_refusal(recipe, result) -> None:

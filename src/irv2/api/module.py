@@ -431,6 +431,28 @@ class Module:
         """True for the ``{"train"}`` graph: BatchNorm on batch statistics, dropout on."""
         return self._model is not None and self._model.training
 
+    @property
+    def tags(self) -> set[str]:
+        """The graph in use, by its TF-Hub tag set: ``{"train"}`` for the training graph, ``set()`` for inference."""
+        return {"train"} if self.training else set()
+
+    def train(self, mode: bool = True) -> Module:
+        """Switch to the ``{"train"}`` graph (``mode`` True) or the inference graph (False), as ``nn.Module.train``
+        does for a network; returns the module. The train graph keeps the decay and dropout
+        ``irv2.finetune.set_train_mode`` last gave the network, else TF-Hub's defaults (as
+        ``irv2.load(..., tags={"train"})``)."""
+        from .train_graph import enter_train_graph
+
+        if mode:
+            enter_train_graph(self.model)
+        else:
+            self.model.eval()
+        return self
+
+    def eval(self) -> Module:
+        """Switch to the inference graph: BatchNorm on its moving averages, no dropout (``train(False)``)."""
+        return self.train(False)
+
     def _resolve(self, signature: str | None) -> str:
         if is_default(signature):
             return self.info.default_signature

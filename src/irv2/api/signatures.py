@@ -102,6 +102,11 @@ class TensorShape:
     def __repr__(self) -> str:
         return f"TensorShape({list(self.dims)})"
 
+    def __str__(self) -> str:
+        """As TF prints a shape: ``(None, 299, 299, 3)``."""
+        inner = ", ".join(str(dim) for dim in self.dims)
+        return f"({inner},)" if len(self.dims) == 1 else f"({inner})"
+
 
 class TensorInfo:
     """One input or output of a signature, as TF-Hub's ``ParsedTensorInfo``: ``dtype`` (a numpy dtype, whose

@@ -1,4 +1,5 @@
-"""TF-Hub's ``{"train"}`` graph: the state ``irv2.load(..., tags={"train"})`` and fine-tuning put a network in."""
+"""TF-Hub's ``{"train"}`` graph: the state ``irv2.load(..., tags={"train"})`` and fine-tuning put a network in,
+and the switch between it and the inference graph."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from ..model import InceptionResNetV2
 # versions; TF-Slim trained with 0.9997) and TF-Slim's classifier dropout as keep_prob 0.8.
 DEFAULT_BATCH_NORM_MOMENTUM = 0.997
 DEFAULT_DROPOUT_RATE = 0.2
+
+# Set on a network once set_train_mode has given it the train graph's decay and dropout, so that a later switch
+# back to training (Module.train) keeps what the user chose instead of resetting it.
+_CONFIGURED = "_irv2_train_graph_configured"
 
 
 def set_train_mode(
@@ -34,4 +39,24 @@ def set_train_mode(
     for name, parameter in model.named_parameters():
         # TF-Slim's BatchNorm has no scale: the PyTorch stand-in stays fixed at one.
         parameter.requires_grad_(not name.endswith("bn.weight"))
+    setattr(model, _CONFIGURED, True)
     model.train()
+
+
+def enter_train_graph(model: InceptionResNetV2) -> None:
+    """``model`` in the train graph: as :func:`set_train_mode` left it if it ever did, else with its defaults."""
+    if getattr(model, _CONFIGURED, False):
+        model.train()
+    else:
+        set_train_mode(model)
+
+
+def freeze_moving_averages(model: InceptionResNetV2, frozen: bool) -> None:
+    """Whether BatchNorm's moving averages stay as they are in the train graph, which still normalises with
+    batch statistics. TF1 changed them only when the caller ran UPDATE_OPS, which TF-Hub collects only for a
+    ``trainable=True`` module: ``hub.Module(h, tags={"train"})`` alone never moves them. PyTorch's BatchNorm
+    without ``track_running_stats`` normalises a training batch with its own statistics and leaves the running
+    buffers alone; in evaluation it still reads them, since they exist."""
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.track_running_stats = not frozen

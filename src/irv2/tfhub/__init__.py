@@ -1,6 +1,7 @@
-"""TF-Hub's TF1 API (``hub.Module``, ``hub.load_module_spec``, ``hub.get_expected_image_size``) over irv2.
+"""TF-Hub's API over irv2: TF1's (``hub.Module``, ``hub.load_module_spec``, ``hub.get_expected_image_size``) and
+TF2's (``hub.load``, ``hub.KerasLayer``, a ``torch.nn.Module`` here).
 
-TF1 code written against ``google/imagenet/inception_resnet_v2/{classification,feature_vector}/1`` ports by
+TF1 and TF2 code written against ``google/imagenet/inception_resnet_v2/{classification,feature_vector}/1`` ports by
 changing its import, with no TensorFlow::
 
     import irv2.tfhub as hub
@@ -13,8 +14,10 @@ There is no graph and no session: a call computes its outputs at once, so ``sess
 call itself. Numpy in gives numpy out, computed without autograd; a ``torch.Tensor`` in gives tensors out,
 differentiable when grad is enabled (what fine-tuning needs). ``hub.Module`` *is* an :class:`irv2.Module`, so
 everything of irv2's API (``module.preprocess``, ``module.labels``, ``module.model``, ``irv2.save``) works on it.
-docs/migrating.md shows the common TF1 snippets before and after. Every other name of ``tensorflow_hub``
-exists too, and raises an :class:`~irv2.errors.Irv2Error` saying what to use instead.
+TF2's ``hub.load(handle).signatures["default"](images=x)`` gives the output dict, and ``hub.KerasLayer(handle)``
+goes in an ``nn.Sequential`` with a head. docs/migrating.md shows the common TF1 and TF2 snippets before and
+after. Every other name of ``tensorflow_hub`` exists too, and raises an :class:`~irv2.errors.Irv2Error` saying
+what to use instead.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 
 from .evaluation import eval_function_for_module
 from .images import ImageModuleInfo, get_expected_image_size, get_num_image_channels
+from .keras_layer import KerasLayer
+from .loaded import load
 from .module import Module
 from .refused import INSTEAD, refusal
 from .resolve import resolve
@@ -31,11 +36,13 @@ from .spec import ModuleSpec, load_module_spec
 
 __all__ = [
     "ImageModuleInfo",
+    "KerasLayer",
     "Module",
     "ModuleSpec",
     "eval_function_for_module",
     "get_expected_image_size",
     "get_num_image_channels",
+    "load",
     "load_module_spec",
     "resolve",
 ]

@@ -11,6 +11,7 @@ import torch
 from ..api import load as _load
 from ..api import save as _save
 from ..api.module import Module as _Module
+from ..api.train_graph import freeze_moving_averages
 from ..errors import OptionError
 from .attached import attached_message
 from .spec import ModuleSpec, _tag_set
@@ -31,7 +32,10 @@ class Module(_Module):
             parameter. The TF-Hub module has no BatchNorm scale, so PyTorch's stays fixed at one either way.
         name: the module's name (TF's variable scope); kept as :attr:`name`, it names nothing else.
         tags: None or ``set()`` for the inference graph, ``{"train"}`` for the training graph (BatchNorm on
-            batch statistics, dropout before the classifier), as ``irv2.load(..., tags=...)``.
+            batch statistics, dropout before the classifier), as ``irv2.load(..., tags=...)``. In the train graph
+            the BatchNorm moving averages update at each call only when ``trainable`` (TF1 ran UPDATE_OPS with
+            the train op); otherwise they stay as loaded. :meth:`train` and :meth:`eval` switch graphs later, and
+            :attr:`tags` says which is in use.
         device, dtype, engine, offline, progress: passed to ``irv2.load``.
 
     Raises:
@@ -59,11 +63,27 @@ class Module(_Module):
         super().__init__(loaded.model, loaded.info, loaded.engine)
         self.handle = handle
         self.name = name
-        self.tags = set(tag_set)
         self.trainable = trainable
+        self._update_moving_averages = trainable
+        self._hold_variables()
+
+    def train(self, mode: bool = True) -> Module:
+        """Switch graphs as :meth:`irv2.Module.train` does, keeping TF-Hub's rules for this module: only a
+        ``trainable`` module's variables train, and only its moving averages change in the train graph (TF1
+        updated them when the caller ran UPDATE_OPS, collected for a trainable module alone)."""
+        super().train(mode)
+        self._hold_variables()
+        return self
+
+    def _hold_variables(self, *, update_moving_averages: bool | None = None) -> None:
+        """Apply ``trainable`` to the network: which tensors take gradients, and whether the moving averages move
+        in the train graph (as ``trainable`` unless told otherwise, which is then kept for later switches)."""
+        if update_moving_averages is not None:
+            self._update_moving_averages = update_moving_averages
         tf_variables = {id(tensor) for tensor in self.variable_map.values()}
         for parameter in self.model.parameters():
-            parameter.requires_grad_(trainable and id(parameter) in tf_variables)
+            parameter.requires_grad_(self.trainable and id(parameter) in tf_variables)
+        freeze_moving_averages(self.model, frozen=not self._update_moving_averages)
 
     def __call__(
         self,

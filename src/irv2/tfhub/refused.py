@@ -14,15 +14,6 @@ _BUILDING = (
 _TEXT = "irv2 is an image model: it has no text embeddings"
 
 INSTEAD: dict[str, str] = {
-    "KerasLayer": (
-        "hub.KerasLayer wraps TF2 SavedModels in Keras, and irv2 has no Keras layer: use hub.Module(handle) (its "
-        "`.model` is a torch.nn.Module), or for Keras export a SavedModel with "
-        "irv2.export(module, path, format='savedmodel')"
-    ),
-    "load": (
-        "irv2.tfhub has no TF2 loader yet: the TF1 modules (classification/1, feature_vector/1) load with "
-        "hub.Module(handle) or irv2.load(handle)"
-    ),
     "image_embedding_column": (
         "irv2 has no Estimator feature columns: compute the features with "
         "module(images, signature='image_feature_vector'), or `irv2 features` on the command line"
