@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._lazy import lazy_attributes
-from ..engine.catalog import build_engine, resolve_engine
+from ..engine.catalog import ENGINES, FILE_ENGINES, build_engine, resolve_engine
 from ..engine.precision import Precision, device_type, resolve_precision
 from ..extras import require_torch
 from ..preprocessing import Preprocessing
@@ -25,9 +25,6 @@ from .module import CLASSIFICATION, FEATURE_VECTOR, Module, ModuleInfo
 
 if TYPE_CHECKING:
     import torch
-
-# The engines that run a file of their runtime's format, which can be prepared once and opened without torch.
-RUNTIME_ENGINES = ("onnxruntime", "openvino")
 
 
 def load(
@@ -102,7 +99,7 @@ def load(
     spec = resolve_engine(engine, precision, device, train=train)
     source = None
     calibration_key = _calibration_key(calibration) if precision.name == "int8" else None
-    preparable = spec.name in RUNTIME_ENGINES and not train and device_type(device) == "cpu"
+    preparable = spec.name in FILE_ENGINES and not train and device_type(device) == "cpu"
     if precision.name == "int8" and calibration_key is None:
         preparable = False  # a calibration set that cannot be named is not looked up or remembered
     if preparable:
@@ -229,13 +226,7 @@ def _calibration_key(calibration: Any) -> str | None:
 
 
 def _runtime_engine(name: str) -> Any:
-    if name == "onnxruntime":
-        from ..engine.onnxruntime_engine import OnnxRuntimeEngine
-
-        return OnnxRuntimeEngine
-    from ..engine.openvino_engine import OpenVinoEngine
-
-    return OpenVinoEngine
+    return ENGINES[name].engine_class()
 
 
 def _source_key(local: Path | None, handle: Any) -> str | None:

@@ -1,17 +1,19 @@
 """The engines that can run a loaded network, by name: the one vocabulary of ``irv2.load(engine=...)``,
 ``--engine`` on every command, ``irv2 bench`` and the batch jobs' manifests.
 
-Each engine is a record: what it is, where and in which precisions it runs, the extra it needs, and how to
-build it. Adding an engine is adding a record; nothing else lists engine names. Nothing here imports torch:
-the choice is made before irv2 knows whether the engine needs it. A device is a ``torch.device``, a string
-(``cuda:1``) or None for the CPU.
+Each engine is a record: what it is, where and in which precisions it runs, the extra it needs, the class that
+runs it and the library whose files it runs. Adding an engine is adding a record; nothing else lists engine
+names or extras: each engine class reads its name, extra and dtypes from its record (:func:`spec_of`). Nothing
+here imports torch: the choice is made before irv2 knows whether the engine needs it. A device is a
+``torch.device``, a string (``cuda:1``) or None for the CPU.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,15 +35,27 @@ class EngineSpec:
         extra: the pip extra it needs (``pip install 'irv2[onnx]'``), or None.
         trains: whether TF-Hub's ``{"train"}`` graph can run on it (only eager PyTorch has gradients).
         needs: modules a precision needs beyond the extra's (OpenVINO's int8 needs nncf); same extra.
+        implementation: the class that runs it, ``module:Class`` under ``irv2.engine``, imported when built.
+        options: the keyword arguments that class is built with (one class runs several engines).
+        library: the distribution whose files the engine runs (prepared once, opened without torch), or None
+            for the engines that run PyTorch; its version keys the prepared files and is recorded in reports.
     """
 
     name: str
     summary: str
     devices: tuple[str, ...]
     dtypes: tuple[str, ...]
+    implementation: str
+    options: tuple[tuple[str, Any], ...] = ()
     extra: str | None = None
+    library: str | None = None
     trains: bool = False
     needs: tuple[tuple[str, str], ...] = ()  # (dtype, module)
+
+    def engine_class(self) -> type:
+        """The class that runs this engine (importing its module, and torch with most)."""
+        module, _, name = self.implementation.partition(":")
+        return getattr(importlib.import_module(module, __package__), name)
 
     def installed(self, dtype: str) -> bool:
         """Whether everything running ``dtype`` on this engine needs can be imported here."""
@@ -69,6 +83,7 @@ _GPU_AND_CPU = ("cpu", "cuda", "mps")
 _TORCH_DTYPES = ("float32", "tf32", "bfloat16", "float16")
 # float64 is a reference mode for checking numerics (``dtype=torch.float64``), not a precision to deploy.
 _EAGER_DTYPES = (*_TORCH_DTYPES, "float64")
+_INFERENCE_ENGINE = ".runner:InferenceEngine"
 
 ENGINES: dict[str, EngineSpec] = {
     spec.name: spec
@@ -78,6 +93,8 @@ ENGINES: dict[str, EngineSpec] = {
             summary="eager PyTorch on the fused network (BatchNorm folded, kernels fused, channels-last)",
             devices=_GPU_AND_CPU,
             dtypes=_EAGER_DTYPES,
+            implementation=_INFERENCE_ENGINE,
+            options=(("fused", True), ("compile", False)),
             trains=True,
         ),
         EngineSpec(
@@ -85,6 +102,8 @@ ENGINES: dict[str, EngineSpec] = {
             summary="eager PyTorch on the plain TF-Slim network, unfused: the reference the others are checked against",
             devices=_GPU_AND_CPU,
             dtypes=_EAGER_DTYPES,
+            implementation=_INFERENCE_ENGINE,
+            options=(("fused", False), ("compile", False)),
             trains=True,
         ),
         EngineSpec(
@@ -92,30 +111,39 @@ ENGINES: dict[str, EngineSpec] = {
             summary="torch.compile of the fused network: a slow first call per batch shape (cached on disk), then fast",
             devices=("cpu", "cuda"),
             dtypes=_TORCH_DTYPES,
+            implementation=_INFERENCE_ENGINE,
+            options=(("fused", True), ("compile", True)),
         ),
         EngineSpec(
             name="torchscript",
             summary="the fused network traced and run through oneDNN Graph; compiles on the first calls, for long runs",
             devices=("cpu",),
             dtypes=("float32", "bfloat16"),
+            implementation=".torchscript_engine:TorchScriptEngine",
         ),
         EngineSpec(
             name="onnxruntime",
             summary="ONNX Runtime: float32, the graph exported once and cached",
             devices=("cpu",),
             dtypes=("float32",),
+            implementation=".onnxruntime_engine:OnnxRuntimeEngine",
             extra="onnx",
+            library="onnxruntime",
         ),
         EngineSpec(
             name="openvino",
             summary="Intel OpenVINO: float32, bfloat16, or int8 quantized by NNCF on your images; converted once",
             devices=("cpu",),
             dtypes=("float32", "bfloat16", "int8"),
+            implementation=".openvino_engine:OpenVinoEngine",
             extra="openvino",
+            library="openvino",
             needs=(("int8", "nncf"),),
         ),
     )
 }
+# The engines that run a file of their library's format, which can be prepared once and opened without torch.
+FILE_ENGINES = tuple(name for name, spec in ENGINES.items() if spec.library is not None)
 # PyTorch: what runs where no faster engine is installed, on GPUs, and always for the train graph.
 TORCH_ENGINE = "torch"
 AUTO = "auto"
@@ -218,45 +246,24 @@ def build_engine(
     in eval mode and ready for its first call. ``model`` comes in float32: an engine in a lower precision
     folds the weights before it casts them, so each weight is rounded once. ``train``: the model is about to
     become TF-Hub's train graph; nothing is folded now."""
-    engine = _BUILDERS[spec.name](model, precision, image_size, calibration)
+    engine = spec.engine_class().from_catalog(
+        model, precision, image_size=image_size, calibration=calibration, **dict(spec.options)
+    )
     engine.place(device, fold=not train)
     return engine
 
 
-def _torch(fused: bool, compile: bool) -> Callable[..., Any]:
-    def build(model, precision, image_size, calibration):
-        from .runner import InferenceEngine
-
-        return InferenceEngine(model, precision, fused=fused, compile=compile)
-
-    return build
+def spec_of(engine_class: type, **options: Any) -> EngineSpec:
+    """The record of the engine that ``engine_class`` runs when built with ``options``: where an engine class
+    reads its name, extra and dtypes. LookupError for a class and options that no record names."""
+    return _spec_of(f"{engine_class.__module__}:{engine_class.__qualname__}", tuple(sorted(options.items())))
 
 
-def _torchscript(model, precision, image_size, calibration):
-    from .torchscript_engine import TorchScriptEngine
-
-    return TorchScriptEngine(model, precision)
-
-
-def _openvino(model, precision, image_size, calibration):
-    from .openvino_engine import OpenVinoEngine
-
-    return OpenVinoEngine(model, precision, calibration, image_size=image_size)
-
-
-def _onnxruntime(model, precision, image_size, calibration):
-    from .onnxruntime_engine import OnnxRuntimeEngine
-
-    engine = OnnxRuntimeEngine(model, precision, calibration, image_size=image_size)
-    engine.build()  # export (and quantize) now, once: the first call is then as fast as the rest
-    return engine
-
-
-_BUILDERS: dict[str, Callable[..., Any]] = {
-    "torch": _torch(fused=True, compile=False),
-    "plain": _torch(fused=False, compile=False),
-    "compiled": _torch(fused=True, compile=True),
-    "torchscript": _torchscript,
-    "onnxruntime": _onnxruntime,
-    "openvino": _openvino,
-}
+@functools.cache
+def _spec_of(implementation: str, options: tuple[tuple[str, Any], ...]) -> EngineSpec:
+    for spec in ENGINES.values():
+        module, _, name = spec.implementation.partition(":")
+        same_class = f"{importlib.util.resolve_name(module, __package__)}:{name}" == implementation
+        if same_class and tuple(sorted(spec.options)) == options:
+            return spec
+    raise LookupError(f"no engine record names {implementation} built with {dict(options)}")

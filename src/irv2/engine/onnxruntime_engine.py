@@ -41,10 +41,7 @@ class OnnxRuntimeEngine(RuntimeEngine):
     """The inference path of an ``irv2.Module`` through ONNX Runtime (CPU), in ``float32`` (exact to ~1e-6).
     Arguments: see :class:`RuntimeEngine`."""
 
-    name = "onnxruntime"
     runtime = "ONNX Runtime"
-    extra = "onnx"
-    dtypes = ("float32",)
 
     def _run(self, batch: np.ndarray, names: tuple[str, ...]) -> list[np.ndarray]:
         return self.session.run(list(names), {self.input_name: batch})
@@ -59,11 +56,6 @@ class OnnxRuntimeEngine(RuntimeEngine):
 
     def _open(self, path: Path) -> Any:
         return open_session(path)
-
-
-def runtime_version() -> str:
-    """ONNX Runtime's version, read without importing it."""
-    return metadata.version("onnxruntime")
 
 
 def open_session(path: Path) -> Any:
@@ -130,7 +122,8 @@ def _cache_key(model: InceptionResNetV2, image_size: tuple[int, int]) -> str:
     from .fingerprint import weights_sha256
 
     fields = (
-        f"{_ENGINE_FORMAT} irv2 {__version__} onnx {metadata.version('onnx')} ort {runtime_version()} float32",
+        f"{_ENGINE_FORMAT} irv2 {__version__} onnx {metadata.version('onnx')} "
+        f"ort {OnnxRuntimeEngine.runtime_version()} float32",
         f"weights {weights_sha256(model)} size {image_size[0]}x{image_size[1]}",
     )
     return hashlib.sha256("\n".join(fields).encode()).hexdigest()[:32]

@@ -70,10 +70,11 @@ class OpenVinoEngine(RuntimeEngine):
     """The inference path of an ``irv2.Module`` through OpenVINO (CPU): ``float32`` (exact to ~1e-6),
     ``bfloat16`` or ``int8`` (NNCF, calibrated on ``calibration``). Arguments: see :class:`RuntimeEngine`."""
 
-    name = "openvino"
     runtime = "OpenVINO"
-    extra = "openvino"
-    dtypes = ("float32", "bfloat16", "int8")
+
+    @classmethod
+    def runtime_version(cls) -> str:
+        return _versions()  # NNCF's too: it made the int8 files
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -144,13 +145,13 @@ class OpenVinoEngine(RuntimeEngine):
         return _compile(path, self.precision.name)
 
 
-def runtime_version() -> str:
+def _versions() -> str:
     """OpenVINO's version (and NNCF's, which quantizes int8), read without importing them."""
     try:
         nncf = metadata.version("nncf")
     except metadata.PackageNotFoundError:
         nncf = "-"
-    return f"openvino {metadata.version('openvino')} nncf {nncf}"
+    return f"openvino {metadata.version(OpenVinoEngine.spec().library)} nncf {nncf}"
 
 
 def _compile(folder: Path, precision: str, *, hint: str = "LATENCY") -> Any:
@@ -318,7 +319,7 @@ def _cache_key(model: InceptionResNetV2, kind: str, calibration: np.ndarray | No
 
     calibrated = images_sha256(calibration[:_MAX_CALIBRATION_IMAGES]) if kind == "int8" else "-"
     fields = (
-        f"{_FORMAT} irv2 {__version__} {runtime_version()} {kind}",
+        f"{_FORMAT} irv2 {__version__} {_versions()} {kind}",
         f"weights {weights_sha256(model)} calibration {calibrated} size {image_size[0]}x{image_size[1]}",
     )
     return hashlib.sha256("\n".join(fields).encode()).hexdigest()[:32]

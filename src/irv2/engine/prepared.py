@@ -21,6 +21,7 @@ from typing import Any
 
 from .._version import __version__
 from ..atomic import write_text
+from .catalog import ENGINES
 
 _FORMAT = 1
 
@@ -103,11 +104,7 @@ def _record_path(source: str, engine: str, precision: str, calibration: str | No
 
 
 def _runtime_version(engine: str) -> str:
-    if engine == "onnxruntime":
-        from .onnxruntime_engine import runtime_version
-    else:
-        from .openvino_engine import runtime_version
-    return runtime_version()
+    return ENGINES[engine].engine_class().runtime_version()
 
 
 def _stat(path: Path) -> list[list[Any]]:

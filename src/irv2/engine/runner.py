@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..model import InceptionResNetV2
+from .catalog import spec_of
 from .fingerprint import model_fingerprint
 from .fused_network import FusedInceptionResNetV2, fuse
 from .precision import Precision, cpu_has_fast_bfloat16, math_mode
@@ -46,12 +47,21 @@ class InferenceEngine:
         self._built_for: int | None = None
         self._compiled: dict[bool, Callable[[torch.Tensor], torch.Tensor]] = {}
 
+    @classmethod
+    def from_catalog(
+        cls, model: InceptionResNetV2, precision: Precision, *, image_size: tuple[int, int], calibration, **options
+    ) -> InferenceEngine:
+        """The engine as its catalog record builds it (``options``: the record's ``fused`` and ``compile``)."""
+        return cls(model, precision, **options)
+
+    def catalog_options(self) -> dict[str, bool]:
+        """The options that tell this class's engines apart in the catalog."""
+        return {"fused": self.fused, "compile": self.compile}
+
     @property
     def name(self) -> str:
-        """The engine's name in :data:`irv2.engine.catalog.ENGINES`."""
-        if not self.fused:
-            return "plain"
-        return "compiled" if self.compile else "torch"
+        """The engine's name in :data:`irv2.engine.catalog.ENGINES` (the record of this class and options)."""
+        return spec_of(type(self), **self.catalog_options()).name
 
     def place(self, device: torch.device | str, *, fold: bool = True) -> None:
         """Move the model to ``device`` in the engine's precision. The fused copy is folded first, from the

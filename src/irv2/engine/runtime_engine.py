@@ -24,6 +24,7 @@ import numpy as np
 
 from ..extras import require_extra
 from .calibration import check_calibration, images_sha256
+from .catalog import EngineSpec, spec_of
 from .io_names import FEATURES, LOGITS
 from .precision import Precision
 
@@ -49,10 +50,38 @@ class RuntimeEngine:
         calibration_sha256: the int8 calibration set's digest when ``path`` was quantized on it.
     """
 
-    name: str
     runtime: str  # for messages: "ONNX Runtime"
-    extra: str  # the pip extra it needs
-    dtypes: tuple[str, ...]
+
+    @classmethod
+    def spec(cls) -> EngineSpec:
+        """This engine's catalog record: its name, extra, dtypes and library."""
+        return spec_of(cls)
+
+    @property
+    def name(self) -> str:
+        return self.spec().name
+
+    @property
+    def extra(self) -> str:
+        return self.spec().extra  # type: ignore[return-value]  # every runtime engine's record names one
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        return self.spec().dtypes
+
+    @classmethod
+    def runtime_version(cls) -> str:
+        """The version of the library that runs the engine's files, read without importing it."""
+        from importlib import metadata
+
+        return metadata.version(cls.spec().library)  # type: ignore[arg-type]  # a runtime engine's has one
+
+    @classmethod
+    def from_catalog(
+        cls, model: InceptionResNetV2, precision: Precision, *, image_size: tuple[int, int], calibration, **options
+    ) -> RuntimeEngine:
+        """The engine as its catalog record builds it (:meth:`place` then converts its file, once)."""
+        return cls(model, precision, calibration, image_size=image_size, **options)
 
     def __init__(
         self,

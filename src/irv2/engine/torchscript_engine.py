@@ -27,6 +27,7 @@ from collections.abc import Iterator
 import torch
 
 from ..model import InceptionResNetV2
+from .catalog import spec_of
 from .fused_network import FusedInceptionResNetV2
 from .onnx_graph import NetworkOutputs
 from .precision import Precision
@@ -40,14 +41,14 @@ class TorchScriptEngine(InferenceEngine):
     """
 
     merge_openings = False
-    name = "torchscript"  # type: ignore[assignment]
 
     def __init__(self, model: InceptionResNetV2, precision: Precision) -> None:
         device = next(model.parameters()).device
         if device.type != "cpu":
             raise ValueError(f"the TorchScript engine runs oneDNN Graph on the CPU, not {device.type}")
-        if precision.name not in ("float32", "bfloat16"):
-            raise ValueError(f"the TorchScript engine runs float32 or bfloat16, not {precision.name}")
+        dtypes = spec_of(TorchScriptEngine).dtypes
+        if precision.name not in dtypes:
+            raise ValueError(f"the TorchScript engine runs {' or '.join(dtypes)}, not {precision.name}")
         if not (hasattr(torch.jit, "enable_onednn_fusion") and torch.backends.mkldnn.is_available()):
             raise ValueError(
                 "this PyTorch build has no oneDNN Graph (torch.jit.enable_onednn_fusion): use engine='torch'"
@@ -55,6 +56,9 @@ class TorchScriptEngine(InferenceEngine):
         super().__init__(model, precision, fused=True, compile=False)
         self._traced: torch.jit.ScriptModule | None = None
         self._tracing = threading.Lock()  # a server's worker threads may make their first calls together
+
+    def catalog_options(self) -> dict[str, bool]:
+        return {}  # one record, whatever its parent class's options
 
     def forward(self, x: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
         """``x`` NCHW in [-1, 1], in the model's dtype → logits, or the 1536 features if ``pre_logits``."""

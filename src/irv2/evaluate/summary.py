@@ -19,13 +19,11 @@ import numpy as np
 from .._version import __version__
 from ..api import Module
 from ..clock import utc_now
+from ..engine.catalog import ENGINES
 from .classes import ClassSpace
 from .configurations import configuration_name
 from .layouts import LabelledImages
 from .metrics import accuracy_of, agreement, per_class, worst_classes
-
-# Engines whose library's version is worth recording when a configuration runs on them.
-_ENGINE_LIBRARIES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 
 
 def summarise(
@@ -103,7 +101,8 @@ def _machine(module: Module) -> dict[str, Any]:
 def _versions(modules: Sequence[Module]) -> dict[str, str]:
     versions = {"irv2": __version__, "python": platform.python_version()}
     wanted = ["torch", "numpy", "pillow"]
-    wanted += [_ENGINE_LIBRARIES[m.engine_name] for m in modules if m.engine_name in _ENGINE_LIBRARIES]
+    # The library that runs a configuration's engine files, where one does (ONNX Runtime, OpenVINO).
+    wanted += [library for m in modules if (library := ENGINES[m.engine_name].library) is not None]
     for name in dict.fromkeys(wanted):
         try:
             versions[name] = metadata.version(name)
