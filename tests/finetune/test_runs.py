@@ -10,6 +10,7 @@ from PIL import Image
 from shapes import CLASSES
 
 import irv2
+from irv2.errors import OptionError
 from irv2.finetune.checkpoint import load_checkpoint, save_checkpoint
 
 # Tiny runs: 96 px (the smallest comfortable size), fp32 so the numbers do not depend on the CPU.
@@ -48,8 +49,18 @@ def test_resume_refuses_other_options_and_plain_reruns(tmp_path, small_dir, star
     irv2.finetune(small_dir, out, weights=start_weights, epochs=1, **FAST)
     with pytest.raises(irv2.Irv2Error, match="already holds a fine-tuning run"):
         irv2.finetune(small_dir, out, weights=start_weights, epochs=1, **FAST)
-    with pytest.raises(irv2.Irv2Error, match="different image_size"):
-        irv2.finetune(small_dir, out, weights=start_weights, epochs=2, resume=True, **{**FAST, "image_size": 100})
+    for option, value, said in [
+        ("image_size", 100, r"--image-size \(image_size\) was 96, now 100"),
+        ("lr", 0.5, r"--lr \(lr\) was 0\.001, now 0\.5"),
+        ("batch_size", 4, r"--batch-size \(batch_size\) was 8, now 4"),
+        ("dtype", "bfloat16", r"--dtype \(dtype\) was 'float32', now 'bfloat16'"),
+        ("optimizer", "sgd", r"--optimizer \(optimizer\) was 'adamw', now 'sgd'"),
+        ("weights", str(start_weights) + "-other", r"--weights \(weights\) was"),
+    ]:
+        with pytest.raises(OptionError, match=said) as refused:
+            options = {"weights": start_weights, **FAST, option: value}
+            irv2.finetune(small_dir, out, epochs=2, resume=True, **options)
+        assert "--overwrite" in str(refused.value) and load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
     (small_dir / CLASSES[0] / "extra.png").write_bytes((small_dir / CLASSES[0] / f"{CLASSES[0]}_001.png").read_bytes())
     with pytest.raises(irv2.DatasetError, match="the dataset changed"):
         irv2.finetune(small_dir, out, weights=start_weights, epochs=2, resume=True, **FAST)

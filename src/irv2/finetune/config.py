@@ -25,6 +25,38 @@ DTYPES = ("auto", "float32", "bfloat16")
 DEFAULT_EPOCHS = {"linear": 30, "full": 10, "last-blocks": 10}
 
 
+# The options that decide what a run computes: ``--resume`` refuses a change to any of them, since the resumed
+# epochs would train another model than the checkpoint's. ``epochs`` (a run may be extended) and ``patience``
+# (when to stop) may change, as may where and how it runs (device, workers, quiet).
+RUN_DEFINING = (
+    "weights",
+    "mode",
+    "blocks",
+    "batch_size",
+    "image_size",
+    "lr",
+    "backbone_lr_factor",
+    "weight_decay",
+    "optimizer",
+    "warmup_epochs",
+    "label_smoothing",
+    "color_jitter",
+    "val",
+    "val_fraction",
+    "accumulate",
+    "dtype",
+    "seed",
+    "dropout_rate",
+    "batch_norm_momentum",
+    "aux_loss_weight",
+)
+
+
+def option_flag(field: str) -> str:
+    """The command-line option of a :class:`FinetuneConfig` field: ``image_size`` → ``--image-size``."""
+    return "--" + field.replace("_", "-")
+
+
 def canonical_dtype(name: str) -> str:
     """A ``dtype`` spelling in irv2's vocabulary (``fp32`` → ``float32``, ``bf16`` → ``bfloat16``: the
     engine's aliases, which include fine-tuning's old names); ``auto`` and unknown names as they are."""

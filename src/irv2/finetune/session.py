@@ -17,11 +17,11 @@ import torch
 from .._version import __version__
 from ..api import CLASSIFICATION, Module, load, save
 from ..api.module import ModuleInfo
-from ..errors import DatasetError, Irv2Error
+from ..errors import DatasetError, Irv2Error, OptionError
 from ..weights.native import CONFIG_FILE
 from . import report
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import FinetuneConfig
+from .config import RUN_DEFINING, FinetuneConfig, canonical_dtype, option_flag
 from .data import DataSplit, Skipped, find_unreadable, split_dataset
 from .distributed import Distributed, setup
 from .loop import evaluate, train_epoch
@@ -188,13 +188,27 @@ def _previous_state(out: Path, config: FinetuneConfig, dist: Distributed, progre
     return None
 
 
+def _value(option: Any) -> Any:
+    """An option as compared on resume: a path as its string, whichever type it was given as."""
+    return os.fspath(option) if isinstance(option, os.PathLike) else option
+
+
 def _check_same_run(state: dict[str, Any], split: DataSplit, config: FinetuneConfig, out: Path) -> None:
-    before = state["config"]
-    changed = [k for k in ("mode", "blocks", "image_size", "seed") if before.get(k) != getattr(config, k)]
+    before = dict(state["config"])
+    if "dtype" not in before and "precision" in before:  # a checkpoint of an earlier irv2 named it so
+        before["dtype"] = canonical_dtype(before["precision"])
+    # A key the checkpoint lacks was not an option when it was written: nothing to compare.
+    changed = [
+        name for name in RUN_DEFINING if name in before and _value(before[name]) != _value(getattr(config, name))
+    ]
     if changed:
-        raise Irv2Error(
-            f"{out / CHECKPOINT_FILE}: cannot resume with a different {', '.join(changed)} "
-            f"(the checkpoint has {', '.join(f'{k}={before.get(k)!r}' for k in changed)})"
+        said = "; ".join(
+            f"{option_flag(name)} ({name}) was {before[name]!r}, now {getattr(config, name)!r}" for name in changed
+        )
+        raise OptionError(
+            f"{out / CHECKPOINT_FILE}: --resume continues the run the checkpoint holds, and these options differ "
+            f"from it: {said}. Resume with the checkpoint's values, or start a new run with --overwrite or "
+            "another --out"
         )
     same_data = (
         state["classes"] == split.classes
