@@ -68,6 +68,7 @@ __all__ = [
     "OutputExistsError",
     "PayloadTooLarge",
     "Prediction",
+    "Preprocessing",
     "QueueFull",
     "RequestError",
     "ShuttingDown",
@@ -105,6 +106,7 @@ __getattr__, __dir__ = lazy_attributes(
         "imagenet_synsets": ".labels",
         "top_k": ".labels",
         "load_image": ".preprocessing",
+        "Preprocessing": ".preprocessing",
     },
     __all__,
 )
