@@ -4,7 +4,9 @@ Everything irv2 writes for later (modules, downloads' records, batch parts, chec
 caches) goes through here: the content is written under a hidden temporary name beside its destination
 (``.NAME.PID-RANDOM.tmp``: Parquet readers, Spark and irv2's own merge skip such names), flushed to stable
 storage, then renamed into place in one step. A crash, ``kill -9`` or a full disk at any point leaves either
-the previous file or none, plus at worst a ``.tmp`` that nothing trusts.
+the previous file or none, plus at worst a ``.tmp`` that nothing trusts. A full disk (or quota) becomes a
+:class:`~irv2.errors.DiskFullError` naming the file, which callers complete with what their work kept and how
+to resume it (:mod:`irv2.disk_full`).
 
 >>> with atomic_write("metrics.json", "w", encoding="utf-8") as f:
 ...     json.dump(metrics, f)
@@ -21,6 +23,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from .disk_full import is_disk_full, unchanged
+from .errors import DiskFullError
 
 TEMPORARY_SUFFIX = ".tmp"
 
@@ -43,16 +48,22 @@ def atomic_path(target: str | os.PathLike[str], *, exclusive: bool = False) -> I
 
     ``exclusive``: create ``target`` only if it does not exist yet (FileExistsError otherwise, the file left
     as it was): when several processes race to write the same file, exactly one content wins, whole.
-    Whatever happens, nothing is left at the temporary path.
+    Whatever happens, nothing is left at the temporary path. A full disk, met by the block's writes or by
+    the sync, raises DiskFullError naming ``target``.
     """
     target = Path(target)
     scratch = temporary_name(target)
+    kept = unchanged(target)  # known now, true after a failure too: a failed write leaves ``target`` as it was
     try:
         yield scratch
         _sync(scratch)
         _publish(scratch, target, exclusive=exclusive)
+    except OSError as error:
+        if isinstance(error, DiskFullError) or not is_disk_full(error):
+            raise
+        raise DiskFullError(target, kept=kept, resume="free some space and run it again", code=error.errno) from None
     finally:
-        _remove(scratch)
+        _remove(scratch)  # also gives back the space the unfinished write took
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ option or input at fault and says what to do, so callers can catch ``irv2.Irv2Er
 
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -86,6 +87,31 @@ class ExportError(Irv2Error):
 
 class OutputExistsError(ExportError):
     """The destination exists and replacing it was not asked for (``overwrite=True``, ``--force``)."""
+
+
+class DiskFullError(Irv2Error, OSError):
+    """A write met a full disk (``ENOSPC``) or a used-up disk quota (``EDQUOT``).
+
+    The message names the file that could not be written, what was kept (whole files only: irv2 never leaves a
+    part of a file under a name it trusts) and how to go on once there is room:
+    ``PATH: no space left on the device. Kept: .... To resume: ....`` An ``OSError`` too, with ``errno``,
+    ``strerror`` and ``filename`` set, so code that guards its writes with ``except OSError`` still catches it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, kept: str, resume: str, code: int = errno.ENOSPC) -> None:
+        self.path = os.fspath(path)
+        self.kept = kept
+        self.resume = resume
+        reason = "no space left on the device" if code == errno.ENOSPC else "the disk quota is used up"
+        super().__init__(f"{self.path}: {reason}. Kept: {kept}. To resume: {resume}.")
+        self.errno, self.strerror, self.filename = code, os.strerror(code), self.path
+
+    def __str__(self) -> str:  # OSError's own would print "[Errno 28] ..." and drop what was kept
+        return str(self.args[0])
+
+    def advised(self, *, kept: str, resume: str) -> DiskFullError:
+        """The same failure, with what the caller knows: what its work kept and how to continue it."""
+        return DiskFullError(self.path, kept=kept, resume=resume, code=self.errno)
 
 
 class CommandError(Irv2Error):

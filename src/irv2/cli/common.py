@@ -16,10 +16,18 @@ from ..engine import ENGINES, PRECISIONS, engine_names
 from ..engine.catalog import ALIASES as ENGINE_ALIASES
 from ..engine.catalog import AUTO, ENGINE_VARIABLE
 from ..engine.precision import SUMMARIES, dtype_name
-from ..errors import CommandError, OptionError
+from ..errors import CommandError, DiskFullError, Irv2Error, OptionError
 from ..process_settings import flush_denormals
 
 __all__ = ["CommandError"]  # re-exported: the subcommands raise it from here
+
+
+def os_failure(error: OSError, what: str) -> Irv2Error:
+    """What to report for ``error``: a full disk's DiskFullError as it is (it says what was kept and how to resume),
+    any other ``OSError`` as the CommandError ``WHAT (its reason)``. Raise the result ``from None``."""
+    if isinstance(error, DiskFullError):
+        return error
+    return CommandError(f"{what} ({error.strerror or error})")
 
 
 def warn(message: str) -> None:
@@ -66,7 +74,8 @@ def load_module(
     except RuntimeError as exc:  # torch could not move the model to the device (out of memory, driver)
         raise CommandError(f"cannot load the weights onto {device}: {exc}") from None
     except OSError as exc:
-        raise CommandError(f"{handle}: cannot read the weights ({exc.strerror or exc})") from None
+        # A download or an engine build may meet a full disk: that error says what was kept and how to resume.
+        raise os_failure(exc, f"{handle}: cannot read the weights") from None
 
 
 def require_classifier(module: Module, weights: str | None) -> None:

@@ -16,7 +16,15 @@ from ..batch import Input, decode_batches, expand_inputs
 from ..engine.catalog import TORCH_ENGINE
 from ..errors import OptionError
 from ..progress import ProgressBar
-from .common import CommandError, add_image_arguments, load_module, positive_int, speed_options, warn
+from .common import (
+    CommandError,
+    add_image_arguments,
+    load_module,
+    os_failure,
+    positive_int,
+    speed_options,
+    warn,
+)
 
 DESCRIPTION = """\
 Show where the network looks: for each image, the Grad-CAM map of its last convolutional layer
@@ -133,7 +141,7 @@ def _write(base: Path, image: np.ndarray, explanation: Any, i: int) -> None:
             np.save(f, heatmap)
         write_overlay_png(png, image, heatmap, text)
     except OSError as exc:
-        raise CommandError(f"{png}: cannot write ({exc.strerror or exc})") from None
+        raise os_failure(exc, f"{png}: cannot write") from None
     label = explanation.labels[i] if explanation.labels[i] is not None else f"class {explanation.targets[i]}"
     print(f"{png}\t{label}\t{explanation.scores[i]:.4f}")
 

@@ -11,7 +11,7 @@ import textwrap
 
 from ..errors import ExportError, MissingDependencyError
 from ..export import FORMATS, FORMATS_TABLE, check_export, export
-from .common import CommandError, load_module
+from .common import CommandError, load_module, os_failure
 
 DESCRIPTION = """\
 Export weights to a deployment format, with TF-Hub's interface: input `images` float32 [B, H, W, 3]
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             verify=not args.no_verify,
         )
     except OSError as exc:
-        raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+        raise os_failure(exc, f"{args.output}: cannot write") from None
     if not args.quiet:
         checked = ", ".join(f"{name} {error:.1e}" for name, error in result.errors.items())
         check = f"; max relative error vs irv2: {checked}" if checked else "; not verified"

@@ -10,7 +10,15 @@ import sys
 
 from ..batch import expand_inputs, write_features_npz
 from ..progress import ProgressBar
-from .common import CommandError, add_image_arguments, check_endpoint, load_module, speed_options, warn
+from .common import (
+    CommandError,
+    add_image_arguments,
+    check_endpoint,
+    load_module,
+    os_failure,
+    speed_options,
+    warn,
+)
 from .jobs import add_job_arguments, is_parquet_output, run_parquet_job
 
 DESCRIPTION = """\
@@ -92,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 on_error=report,
             )
         except OSError as exc:
-            raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+            raise os_failure(exc, f"{args.output}: cannot write") from None
     if not args.quiet:
         failures = f"; {summary.failed} of {len(inputs)} images failed" if summary.failed else ""
         what = f"{args.endpoint} maps" if args.endpoint else "feature vectors"

@@ -18,6 +18,7 @@ from ..engine import catalog
 from ..engine.precision import PRECISIONS, cpu_has_fast_bfloat16, resolve_precision
 from ..errors import CommandError, MissingDependencyError, OptionError
 from ..weights.native import is_native_module
+from .common import os_failure
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -104,7 +105,7 @@ def run_convert(args: argparse.Namespace) -> int:
     try:
         save(module, args.dst)
     except OSError as exc:
-        raise CommandError(f"{args.dst}: cannot write ({exc.strerror or exc})") from None
+        raise os_failure(exc, f"{args.dst}: cannot write") from None
     if not args.quiet:
         print(f"irv2: wrote {args.dst} ({module.num_classes} classes) from {args.src}", file=sys.stderr)
     return 0
