@@ -6,9 +6,10 @@
 
 Each chunk of ``chunk_size`` consecutive inputs is computed in batches, then committed as one Parquet
 part (atomically, see :mod:`irv2.batch.job`). A rerun of the same command skips the committed chunks, so
-an interrupted run (Ctrl-C, ``kill -9``, a lost machine) loses at most the chunks in flight and never
-writes a row twice. Under several processes (:mod:`irv2.batch.sharding`) each computes its own chunks;
-the one that finds the job complete merges (:mod:`irv2.batch.merge`).
+an interrupted run (Ctrl-C, ``kill -9``, a lost machine, a full disk) loses at most the chunks in flight and
+never writes a row twice; a full disk raises DiskFullError, which counts the parts kept. Under several
+processes (:mod:`irv2.batch.sharding`) each computes its own chunks; the one that finds the job complete
+merges (:mod:`irv2.batch.merge`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api import Module
+from ..disk_full import on_disk_full, size_text
 from ..errors import JobError, OptionError
 from .decoding import decode_batches
 from .inputs import Input
@@ -32,6 +34,8 @@ from .sharding import Rank, my_chunks, rank_from_environment
 from .stream import endpoint_of, output_shape
 
 DEFAULT_CHUNK_SIZE = 1000
+# After a full disk: a rerun finds the job's manifest and its committed parts, and computes only what is missing.
+_RERUN = "free some space and rerun the same command: it computes only the parts still missing"
 
 
 @dataclass
@@ -124,7 +128,8 @@ class BatchJob:
                 # Every rank would delete the others' fresh parts; there is no safe moment without a barrier.
                 raise JobError("--overwrite cannot be used with several processes: delete the output first")
             self.layout.clear()
-        self.layout.prepare(self.manifest)
+        with on_disk_full(self.layout.parts, kept=self._kept, resume=_RERUN):
+            self.layout.prepare(self.manifest)
 
     def pending(self) -> tuple[list[range], int]:
         """This process's chunks still to compute, and how many of its inputs are already committed."""
@@ -171,7 +176,9 @@ class BatchJob:
                 failed += bad
                 if on_batch is not None:
                     on_batch(len(batch), bad)
-            write_atomic(with_metadata(rows.table(), self.manifest["job"]), self.layout.path(part_name(chunk)))
+            part = self.layout.path(part_name(chunk))
+            with on_disk_full(part, kept=self._kept, resume=_RERUN):
+                write_atomic(with_metadata(rows.table(), self.manifest["job"]), part)
         summary = self.merge_if_complete()
         return JobResult(
             self.layout.output,
@@ -190,5 +197,27 @@ class BatchJob:
             return self.finished()  # another process may have merged and removed the parts meanwhile
         with merge_lock(self.layout) as acquired:
             if acquired and is_complete(self.layout, self.manifest):
-                return merge(self.layout, self.manifest)
+                with on_disk_full(self.layout.output, kept=self._kept, resume=self._merge_again):
+                    return merge(self.layout, self.manifest)
         return self.finished()
+
+    # -- a full disk: what the job kept, and how to go on -------------------------------------------------------
+    def _kept(self) -> str:
+        committed = self.layout.committed()
+        if not committed:
+            return f"no part of this job yet ({self.layout.parts} holds none)"
+        inputs = sum(stop - start for start, stop in committed)
+        size = sum(os.path.getsize(path) for path in committed.values())
+        return (
+            f"the {len(committed)} parts committed so far ({inputs} of {len(self.inputs)} inputs, {size_text(size)}) "
+            f"in {self.layout.parts}"
+        )
+
+    def _merge_again(self) -> str:
+        if not self.layout.single_file:
+            return "free some space and rerun the same command: it checks the parts and marks the job complete"
+        size = sum(os.path.getsize(path) for path in self.layout.committed().values())
+        return (
+            f"free {size_text(size)} or more (the merged file takes about what the parts take; they are deleted "
+            "after it) and rerun the same command: it only merges the parts"
+        )
