@@ -28,7 +28,7 @@ from ..atomic import atomic_path, write_text
 from ..hub.digests import file_sha256
 from ..notices import notify
 from .io_names import ENGINE_INPUT
-from .runtime_engine import RuntimeEngine, runtime_threads
+from .runtime_engine import RuntimeEngine, float32_size, on_cache_full, runtime_threads
 
 if TYPE_CHECKING:
     from ..model import InceptionResNetV2
@@ -82,6 +82,7 @@ def build_engine_file(model: InceptionResNetV2, image_size: tuple[int, int]) -> 
     Written under a temporary name and renamed into place, under a lock: concurrent processes build it once,
     and an interrupted build leaves nothing that a later load would trust. Its sha256 is kept beside it
     (``<file>.sha256``) and checked here, so a file changed since (cut short, overwritten) is converted again.
+    A full disk raises DiskFullError (nothing of the build is kept; it says how much room the file needs).
     """
     from ..hub import FileLock
     from ..hub.cache import irv2_home
@@ -94,13 +95,17 @@ def build_engine_file(model: InceptionResNetV2, image_size: tuple[int, int]) -> 
         if path.is_file() and checksum.is_file() and checksum.read_text().strip() == file_sha256(path):
             return path
         notify(f"preparing the ONNX Runtime engine for these weights (once; cached in {folder})")
-        with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as scratch:
+        with (
+            on_cache_full(path, float32_size(model)),
+            tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as scratch,
+        ):
             graph = Path(scratch) / "float32.onnx"
             _export_graph(model, graph, image_size)
-            digest = file_sha256(graph)
+            # The checksum before the file: when the disk fills up writing it, the graph is still in the scratch
+            # folder, deleted with it, and no file that nothing would trust is left taking the space.
+            write_text(checksum, file_sha256(graph) + "\n")
             with atomic_path(path) as staged:
                 os.replace(graph, staged)
-            write_text(checksum, digest + "\n")
     return path
 
 

@@ -52,7 +52,7 @@ from ..notices import notify, quiet
 from .calibration import images_sha256
 from .io_names import ENGINE_INPUT
 from .precision import NO_BFLOAT16, Precision
-from .runtime_engine import RuntimeEngine, runtime_threads
+from .runtime_engine import RuntimeEngine, float32_size, on_cache_full, runtime_threads
 
 if TYPE_CHECKING:
     from ..model import InceptionResNetV2
@@ -216,13 +216,15 @@ def cached_ir(
             else ("preparing the OpenVINO engine for these weights")
         )
         notify(f"{what} (once; cached in {folder})")
-        scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
-        try:
-            ir = scratch / "ir"
-            _write_ir(model, ir, kind, calibration, image_size)
-            os.replace(ir, path)  # a folder appears whole under its final name, or not at all
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        # An int8 model holds less than the float32 weights, by how much depends on NNCF's choices: no number.
+        with on_cache_full(path, float32_size(model) if kind == "float" else None):
+            scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
+            try:
+                ir = scratch / "ir"
+                _write_ir(model, ir, kind, calibration, image_size)
+                os.replace(ir, path)  # a folder appears whole under its final name, or not at all
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
     return path
 
 

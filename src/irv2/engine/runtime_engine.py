@@ -16,12 +16,14 @@ Nothing here imports torch at import time.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..disk_full import ROOM_ELSEWHERE, on_disk_full, size_text
 from ..extras import require_extra
 from .calibration import check_calibration, images_sha256
 from .catalog import EngineSpec, spec_of
@@ -32,6 +34,24 @@ if TYPE_CHECKING:
     import torch
 
     from ..model import InceptionResNetV2
+
+
+def on_cache_full(path: Path, needed: int | None = None) -> contextlib.AbstractContextManager[None]:
+    """Around a conversion to the cached file or folder ``path``: a full disk becomes a DiskFullError saying
+    that nothing half-written is kept, how much room the conversion needs (``needed`` bytes, when known) and
+    that ``IRV2_HOME`` can point elsewhere."""
+    room = f"free about {size_text(needed)}" if needed else "free some space"
+    return on_disk_full(
+        path,
+        kept="nothing of this conversion (its unfinished files were deleted)",
+        resume=f"{room} in {path.parent}, {ROOM_ELSEWHERE}, and run it again: the engine is converted then",
+    )
+
+
+def float32_size(model: InceptionResNetV2) -> int:
+    """Bytes of ``model``'s parameters in float32: about what a float32 engine file or an export holds (with
+    BatchNorm folded into the convolutions a little less, with the graph and buffers besides a little more)."""
+    return 4 * sum(parameter.numel() for parameter in model.parameters())
 
 
 class RuntimeEngine:
