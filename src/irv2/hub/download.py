@@ -11,6 +11,8 @@ Policies:
     * A cached file that fails verification (corrupted or tampered with) is downloaded again and replaced;
       offline, it is an error that names the file. It is never used.
     * Every socket operation times out after ``timeout`` seconds: a stalled server fails, it never hangs.
+    * A full disk (or quota) stops the download with a DiskFullError: the ``.part`` keeps the bytes written
+      when the server can resume (the next fetch goes on from there), and is deleted when it cannot.
     * Redirects (tfhub.dev -> Kaggle -> storage) are followed by ``redirects.py``'s policy: a bounded chain, no
       loop, no https -> http; a refused chain is that URL's failure and the next mirror is tried. The record
       keeps the URL tried (whatever the handle's spelling, the cache folder is the source's name) and, after
@@ -19,6 +21,7 @@ Policies:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.client
@@ -33,7 +36,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..clock import utc_now
-from ..errors import DownloadError
+from ..disk_full import ROOM_ELSEWHERE, is_disk_full, on_disk_full, size_text
+from ..errors import DiskFullError, DownloadError, Irv2Error
 from ..progress import byte_bar
 from .cache import (
     ORIGIN_FIRST_USE,
@@ -226,7 +230,11 @@ def _download(
             failures.append((url, failure))
             continue
         os.replace(part, final)
-        _record(source, url, expected, digests, size, final_url=final_url)
+        kept = f"the verified download, {final}; not its record"
+        with on_disk_full(
+            final, kept=kept, resume="free some space and run it again: the file is checked, then recorded"
+        ):
+            _record(source, url, expected, digests, size, final_url=final_url)
         return final
     listing = "\n".join(f"  {url}: {failure}" for url, failure in failures)
     if all(failure.unreachable for _, failure in failures):
@@ -301,11 +309,12 @@ def _transfer(
         else:
             raise _Failure(f"unexpected HTTP {status} {response.reason}")
         resumable = status == 206 or response.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
+        lost = None if resumable else "this server cannot resume a download"  # what a failed write keeps
         hashers = _hashers(expected)
         try:
             f: BinaryIO = open(part, "ab" if offset else "wb")  # noqa: SIM115 (closed below)
         except OSError as error:
-            raise DownloadError(f"cannot write {part}: {error.strerror or error}") from None
+            raise _write_failure(part, error, total=total, lost=lost) from None
         with f:
             if offset:
                 _hash_prefix(part, offset, hashers)
@@ -323,7 +332,8 @@ def _transfer(
                     try:
                         f.write(chunk)
                     except OSError as error:
-                        raise DownloadError(f"cannot write {part}: {error.strerror or error}") from None
+                        _close_quietly(f)  # else `with` closes it, flushes again and raises again
+                        raise _write_failure(part, error, total=total, lost=lost) from None
                     for h in hashers.values():
                         h.update(chunk)
                     received += len(chunk)
@@ -331,8 +341,15 @@ def _transfer(
                         bar.update(len(chunk))
                 if length is not None and received < length:
                     raise _Failure(f"truncated transfer: got {offset + received} of {offset + length} bytes")
-                f.flush()
-                os.fsync(f.fileno())
+                try:
+                    f.flush()
+                    os.fsync(f.fileno())
+                except OSError as error:
+                    _close_quietly(f)
+                    # On some file systems a full disk shows only here, and a failed sync may have lost any of the
+                    # bytes written: nothing says which, so the file is no prefix to resume from.
+                    unsure = "a failed sync leaves no telling which bytes reached the disk"
+                    raise _write_failure(part, error, total=total, lost=unsure) from None
             except _Failure as failure:
                 if not resumable:
                     part.unlink(missing_ok=True)
@@ -342,6 +359,32 @@ def _transfer(
                 if bar:
                     bar.close()
     return {name: h.hexdigest() for name, h in hashers.items()}, offset + received, response.geturl()
+
+
+def _write_failure(part: Path, error: OSError, *, total: int | None, lost: str | None) -> Irv2Error:
+    """The error for a ``.part`` that cannot be written. On a full disk, what it kept: the bytes written so far,
+    or, when ``lost`` says why they cannot be resumed from, nothing (the file is deleted, giving the space back)."""
+    if not is_disk_full(error):
+        return DownloadError(f"cannot write {part}: {error.strerror or error}")
+    kept_bytes = part.stat().st_size if lost is None and part.exists() else 0
+    needed = f"free {size_text(total - kept_bytes)} or more" if total else "free some space"
+    if kept_bytes:
+        of_total = f" of {size_text(total)}" if total else ""
+        kept = f"the {size_text(kept_bytes)}{of_total} downloaded so far, in this file"
+        go_on = f"the download resumes from there ({ROOM_ELSEWHERE}: it starts over there)"
+    else:
+        kept = "nothing" if lost is None or not part.exists() else f"nothing, the partial file was deleted ({lost})"
+        part.unlink(missing_ok=True)
+        go_on = f"the download starts over ({ROOM_ELSEWHERE})"
+    return DiskFullError(
+        part, kept=kept, resume=f"{needed} in {part.parent} and run it again: {go_on}", code=error.errno
+    )
+
+
+def _close_quietly(f: BinaryIO) -> None:
+    """Close ``f`` after a failed write: its buffer cannot be written either (the file keeps what reached it)."""
+    with contextlib.suppress(OSError):
+        f.close()
 
 
 def _hash_prefix(part: Path, size: int, hashers: dict[str, Any]) -> None:
