@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import numpy as np
 import pytest
+from export_support import FLOWERS
 
+from irv2.api.module import Module, ModuleInfo
+from irv2.cli import export as export_cli
 from irv2.cli.main import main
+from irv2.errors import DiskFullError
 from irv2.export import ExportError, MissingDependencyError, OutputExistsError, check_export, export, torchscript
 from irv2.export import wrapper as export_wrapper_module
+from irv2.model import InceptionResNetV2
 
 
 def _cli(capsys, *args) -> tuple[int, str, str]:
@@ -117,6 +123,30 @@ def test_a_failed_export_leaves_nothing(monkeypatch, tmp_path, flowers_module, s
     assert str(error.value) == "the torchscript export failed (RuntimeError: exporter crashed); nothing was written"
     assert isinstance(error.value.__cause__, RuntimeError)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_leaves_the_old_file_and_says_how_much_room_to_make(capsys, monkeypatch, tmp_path, small_checks):
+    # An untrained 5-class network (no photos to calibrate on: nothing is run), the full architecture all the same:
+    # its float32 weights are what a real export holds.
+    module = Module(InceptionResNetV2(num_classes=5).eval(), ModuleInfo(5, FLOWERS))
+    target = tmp_path / "m.pt"
+    target.write_bytes(b"the previous export")
+    _stub_writer(monkeypatch, content=b"half an export", fail=OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(DiskFullError) as error:
+        export(module, target, overwrite=True)
+    assert str(error.value) == (
+        f"{target}: no space left on the device. Kept: no part of the export (what was there before is unchanged). "
+        f"To resume: free about 227.7 MB in {tmp_path} and export again."
+    )
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"] and target.read_bytes() == b"the previous export"
+
+    target.unlink()
+    monkeypatch.setattr(export_cli, "load_module", lambda *args, **kwargs: module)
+    status, out, err = _cli(capsys, "-o", target)
+    assert (status, out) == (1, "")  # a failure while running, not "cannot write (No space left on device)"
+    assert err.startswith(f"irv2: error: {target}: no space left on the device. Kept: no part of the export (nothing")
+    assert err.count("\n") == 1 and list(tmp_path.iterdir()) == []
 
 
 def test_an_inexact_export_is_refused_and_the_old_file_kept(monkeypatch, tmp_path, flowers_module, small_checks):

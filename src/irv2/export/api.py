@@ -21,7 +21,9 @@ import numpy as np
 from .._version import __version__
 from ..api import Module, load
 from ..atomic import atomic_path
+from ..disk_full import on_disk_full, size_text, unchanged
 from ..engine.io_names import EXPORT_INPUT as INPUT_NAME
+from ..engine.runtime_engine import float32_size
 from ..errors import ExportError, Irv2Error, OutputExistsError
 from ..extras import require_extra
 from ..model import NUM_FEATURES
@@ -89,6 +91,7 @@ def export(
 
     Raises:
         OutputExistsError: ``path`` exists and ``overwrite`` is False.
+        DiskFullError: the disk (or quota) filled up; nothing was written at ``path``.
         MissingDependencyError: the format's extra is not installed.
         ExportError: anything else that stops the export, including a failed check.
     """
@@ -101,9 +104,12 @@ def export(
 
     wrapper = export_wrapper(module)
     metadata = export_metadata(module, format=format, dynamic_size=dynamic_size)
+    # Every format holds the network's weights in float32, a few buffers and the graph besides.
+    room = f"free about {size_text(float32_size(module.model))} in {target.parent} and export again"
+    full = on_disk_full(target, kept=f"no part of the export ({unchanged(target)})", resume=room)
     try:
         # Written and checked under a temporary name: a failed or inexact export leaves nothing behind.
-        with atomic_path(target) as scratch:
+        with full, atomic_path(target) as scratch:
             spec.write(wrapper, module, scratch, dynamic_size, metadata)
             images = check_images(module.expected_image_size, any_size=dynamic_size or spec.any_size)
             errors = _verify(wrapper, scratch, spec, images) if verify else {}
