@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..engine.catalog import ENGINES
 from ..engine.precision import Precision, device_type
 from ..errors import CheckpointError, OptionError
 from ..extras import require_extra
@@ -23,7 +24,8 @@ from .module import CLASSIFICATION, FEATURE_VECTOR, Module, ModuleInfo
 
 ONNX_SUFFIX = ".onnx"
 IR_GRAPH = "model.xml"
-_RUNTIMES = {"onnx": ("onnxruntime", ("float32",)), "openvino": ("openvino", ("float32", "bfloat16"))}
+# An exported file holds float32 weights: int8 is quantized from the weights and calibration images at load.
+_NEEDS_WEIGHTS = ("int8",)
 
 
 def export_kind(path: Path) -> str | None:
@@ -39,7 +41,9 @@ def load_exported(
     path: Path, kind: str, *, precision: Precision, engine: str | None, device: Any, train: bool
 ) -> Module:
     """The module that runs the export at ``path`` on its own runtime, at ``precision``."""
-    name, dtypes = _RUNTIMES[kind]
+    spec = next(spec for spec in ENGINES.values() if spec.runs_export == kind)
+    name = spec.name
+    dtypes = [dtype for dtype in spec.dtypes if dtype not in _NEEDS_WEIGHTS]
     if train:
         raise OptionError(
             f"tags: {path} is an exported inference graph; the {{'train'}} graph needs the original weights"
@@ -51,12 +55,8 @@ def load_exported(
         raise OptionError(f"engine {engine!r}: {path} is an {kind} export, which runs on engine {name!r}")
     if precision.name not in dtypes:
         raise OptionError(f"dtype {precision.name}: {path} runs in {' or '.join(dtypes)} on {name}")
-    if kind == "onnx":
-        require_extra("onnx", "an exported ONNX file")
-        from ..engine.onnxruntime_engine import OnnxRuntimeEngine as Engine
-    else:
-        require_extra("openvino", "an exported OpenVINO folder")
-        from ..engine.openvino_engine import OpenVinoEngine as Engine
+    require_extra(spec.extra, f"an exported {kind} file")  # type: ignore[arg-type]  # a runtime's record has one
+    Engine = spec.engine_class()
     runner = Engine(None, precision, path=path, exported=True)
     try:
         runner.build()  # open it now: a file the runtime cannot read fails here, not at the first call

@@ -39,6 +39,8 @@ class EngineSpec:
         options: the keyword arguments that class is built with (one class runs several engines).
         library: the distribution whose files the engine runs (prepared once, opened without torch), or None
             for the engines that run PyTorch; its version keys the prepared files and is recorded in reports.
+        runs_export: the kind of file ``irv2 export`` writes that this engine runs when ``irv2.load`` is given
+            one (``irv2.api.exported.export_kind``), or None.
     """
 
     name: str
@@ -49,6 +51,7 @@ class EngineSpec:
     options: tuple[tuple[str, Any], ...] = ()
     extra: str | None = None
     library: str | None = None
+    runs_export: str | None = None
     trains: bool = False
     needs: tuple[tuple[str, str], ...] = ()  # (dtype, module)
 
@@ -129,6 +132,7 @@ ENGINES: dict[str, EngineSpec] = {
             implementation=".onnxruntime_engine:OnnxRuntimeEngine",
             extra="onnx",
             library="onnxruntime",
+            runs_export="onnx",
         ),
         EngineSpec(
             name="openvino",
@@ -138,6 +142,7 @@ ENGINES: dict[str, EngineSpec] = {
             implementation=".openvino_engine:OpenVinoEngine",
             extra="openvino",
             library="openvino",
+            runs_export="openvino",
             needs=(("int8", "nncf"),),
         ),
     )
