@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from types import ModuleType
 from typing import NoReturn
 
@@ -38,3 +39,13 @@ def require(module: str, reason: str) -> ModuleType:
     except ImportError as exc:
         problem = f"{module} cannot be imported ({exc}): {reason}"
     unavailable(problem)  # outside the except block, so the report is one line, not a chained traceback
+
+
+def require_tensorflow_hub(monkeypatch: pytest.MonkeyPatch, module: str, reason: str) -> ModuleType:
+    """``require(module, reason)`` for ``tensorflow_hub`` or one of its modules. tensorflow_hub 0.15 imports its
+    Estimator support with the package, and TF 2.21 has no Estimator: a stand-in ``tensorflow_hub.estimator``
+    stays in ``sys.modules`` for the calling test."""
+    estimator = ModuleType("tensorflow_hub.estimator")
+    estimator.LatestModuleExporter = estimator.register_module_for_export = None
+    monkeypatch.setitem(sys.modules, "tensorflow_hub.estimator", estimator)
+    return require(module, reason)

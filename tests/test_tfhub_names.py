@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
 import irv2.tfhub as hub
 from irv2.errors import Irv2Error
-from requires import require, unavailable
+from requires import require_tensorflow_hub, unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
 
@@ -47,11 +45,9 @@ def test_every_tensorflow_hub_name_is_ours_or_refused():
 
 
 def test_tensorflow_hubs_own_image_helpers_read_irv2_modules(weights_dir, monkeypatch):
-    # tensorflow_hub 0.15 imports its Estimator support with the package, and TF 2.21 has no Estimator.
-    estimator = types.ModuleType("tensorflow_hub.estimator")
-    estimator.LatestModuleExporter = estimator.register_module_for_export = None
-    monkeypatch.setitem(sys.modules, "tensorflow_hub.estimator", estimator)
-    image_util = require("tensorflow_hub.image_util", "TF-Hub's image helpers (`make setup` installs them)")
+    image_util = require_tensorflow_hub(
+        monkeypatch, "tensorflow_hub.image_util", "TF-Hub's image helpers (`make setup` installs them)"
+    )
     module = hub.Module(weights_dir)
     spec = hub.load_module_spec(weights_dir)
     for target in (module, spec):

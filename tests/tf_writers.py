@@ -155,7 +155,7 @@ import tensorflow_hub as hub
 
 folder, arrays_file, spec_file = sys.argv[1:4]
 spec = json.load(open(spec_file))
-names, signatures = spec["names"], spec["signatures"]
+names, signatures, declared = spec["names"], spec["signatures"], spec["outputs"]
 arrays = np.load(arrays_file, allow_pickle=False)
 values = [arrays[f"t{i}"] for i in range(len(names))]
 
@@ -179,7 +179,17 @@ def module_fn(is_training):
     if is_training:
         out = tf.identity(out, name="training_output")
     for signature in signatures:
-        hub.add_signature(signature, inputs={"images": images}, outputs={"default": out})
+        shapes = declared.get(signature, {"default": [None, 1]})
+        outputs = {key: stand_in(out, shape) for key, shape in shapes.items()}
+        hub.add_signature(signature, inputs={"images": images}, outputs=outputs)
+
+
+def stand_in(out, shape):
+    # out ([batch, 1]) broadcast to shape, whose static shape the signature then declares: the batch follows
+    # the images, and placeholder_with_default leaves the other None sizes unknown.
+    sizes = [1 if size is None else size for size in shape[1:]]
+    value = tf.reshape(out, [-1] + [1] * len(sizes)) * tf.ones(sizes)
+    return tf.compat.v1.placeholder_with_default(value, shape)
 
 
 spec = hub.create_module_spec(
@@ -204,12 +214,17 @@ def write_hub_module(
     folder: str | os.PathLike[str],
     tensors: Mapping[str, np.ndarray],
     signatures: Sequence[str] = ("image_classification", "image_feature_vector"),
+    outputs: Mapping[str, Mapping[str, Sequence[int | None]]] | None = None,
 ) -> str:
     """Exports a TF1 Hub module (FORMAT_V3) holding ``tensors`` as its variables; returns ``folder``.
 
     Tag sets ``{}`` and ``{"train"}``; each signature (plus ``default``, which aliases the first)
-    takes ``images`` float32 [batch, 299, 299, 3] in [0, 1] and outputs ``default``. The graph is a
-    stand-in, not Inception-ResNet-v2: only the stored variables matter to irv2's readers.
+    takes ``images`` float32 [batch, 299, 299, 3] in [0, 1] and outputs ``default`` [batch, 1]. The
+    graph is a stand-in, not Inception-ResNet-v2: its outputs are not the network's.
+
+    ``outputs``: for the signatures it names (``"default"`` included), the output keys and static
+    shapes (None: unknown) to declare instead, the same in both tag sets, e.g.
+    ``{"image_classification": {"default": [None, 1001], "InceptionResnetV2/Mixed_6a": [None, 17, 17, 1088]}}``.
     """
     folder = os.fspath(folder)
     if not signatures:
@@ -221,7 +236,7 @@ def write_hub_module(
         spec_file = os.path.join(tmp, "spec.json")
         np.savez(arrays_file, **{f"t{i}": np.asarray(tensors[n]) for i, n in enumerate(names)})
         with open(spec_file, "w") as f:
-            json.dump({"names": names, "signatures": all_signatures}, f)
+            json.dump({"names": names, "signatures": all_signatures, "outputs": outputs or {}}, f)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
         result = subprocess.run(
             [sys.executable, "-c", _HUB_SCRIPT, folder, arrays_file, spec_file],

@@ -19,16 +19,20 @@ from irv2.formats import (
     FORMAT_HUB,
     FORMAT_V1,
     FORMAT_V2,
+    DeclaredTensor,
     extract_archive,
     find_checkpoint,
+    hub_module_outputs,
     hub_module_signatures,
     is_hub_module,
     read_checkpoint,
+    read_checkpoint_contents,
     read_hub_module,
     read_v1,
     read_v2,
 )
 from irv2.formats.v2_bundle import shard_path
+from requires import require_tensorflow_hub
 
 RNG = np.random.default_rng(2016)
 
@@ -204,6 +208,37 @@ def test_hub_module(hub_dir):
     assert_same(tensors, expected)
     names = ["default", "image_classification", "image_feature_vector"]
     assert hub_module_signatures(hub_dir) == {(): names, ("train",): names}
+    stand_in = {name: {"default": DeclaredTensor("float32", (None, 1))} for name in names}  # the stand-in graph's
+    assert hub_module_outputs(hub_dir) == {(): stand_in, ("train",): stand_in}
+    assert read_checkpoint_contents(hub_dir).signature_outputs == hub_module_outputs(hub_dir)
+
+
+DECLARED = {
+    "image_classification": {
+        "default": [None, 1001],
+        "InceptionResnetV2/Mixed_6a": [None, None, None, 1088],
+        "InceptionResnetV2/Conv2d_7b_1x1": [None, 8, 8, 1536],
+        "fixed": [2, 3],
+    },
+}
+
+
+@pytest.mark.tensorflow
+def test_declared_outputs_read_as_tensorflow_hub_reads_them(root, monkeypatch):
+    folder = tf_writers.write_hub_module(root / "declaring", HUB_SAMPLE, outputs=DECLARED)
+    tensorflow_hub = require_tensorflow_hub(monkeypatch, "tensorflow_hub", "TF-Hub's reading of the same file")
+    spec = tensorflow_hub.load_module_spec(folder)
+    outputs = hub_module_outputs(folder)
+    assert sorted(outputs) == [(), ("train",)]
+    for tags, signatures in outputs.items():
+        assert sorted(signatures) == sorted(spec.get_signature_names(tags=set(tags)))
+        for name, declared in signatures.items():
+            theirs = spec.get_output_info_dict(signature=name, tags=set(tags))
+            assert sorted(declared) == sorted(theirs)
+            for key, tensor in declared.items():
+                assert list(tensor.shape) == theirs[key].get_shape().as_list()
+                assert tensor.dtype == theirs[key].dtype.name and tensor.encoding == "dense"
+    assert outputs[()]["image_classification"]["InceptionResnetV2/Mixed_6a"].shape == (None, None, None, 1088)
 
 
 # --- tarballs --------------------------------------------------------------------------------
@@ -234,6 +269,9 @@ def test_tarballs_of_every_format(root, v1_path, v2_prefix, hub_dir):
     tensors, fmt = read_checkpoint(hub_tar)
     assert fmt == FORMAT_HUB
     assert "InceptionResnetV2/Conv2d_1a_3x3/weights" in tensors
+    # The signatures are read from the extracted copy, before it goes; a checkpoint has none.
+    assert read_checkpoint_contents(hub_tar).signature_outputs == hub_module_outputs(hub_dir)
+    assert read_checkpoint_contents(bundle).signature_outputs == {}
 
 
 @pytest.mark.tensorflow
@@ -528,6 +566,13 @@ def test_hub_module_checks(hub_dir, tmp_path):
     with raises_naming(module / "tfhub_module.pb", "not a TF-Hub ModuleDef"):
         read_hub_module(module)
     (module / "tfhub_module.pb").write_bytes(b"\x08\x03")
+    saved_model = (module / "saved_model.pb").read_bytes()
+    (module / "saved_model.pb").write_bytes(saved_model[: len(saved_model) // 2])
+    with raises_naming(module / "saved_model.pb", "not a SavedModel: .*past its message"):
+        read_checkpoint_contents(module)
+    tarball = make_tar(tmp_path / "module.tar", {name: module / name for name in os.listdir(module)})
+    with raises_naming(tarball, r"saved_model.pb \(in the archive\): not a SavedModel"):
+        read_checkpoint_contents(tarball)
     os.remove(module / "saved_model.pb")
     with raises_naming(module, "saved_model.pb"):
         read_hub_module(module)

@@ -1,7 +1,7 @@
 """The table, protobuf and bundle parsers on hand-built bytes: cases TensorFlow never writes.
 
-The little encoders here follow spec 6.2-6.5 directly, so the readers are checked against the
-documented layout as well as against TensorFlow's own files (``test_readers.py``).
+The little encoders here and in ``protobuf_encoding`` follow spec 6.2-6.5 directly, so the readers are
+checked against the documented layout as well as against TensorFlow's own files (``test_readers.py``).
 """
 
 from __future__ import annotations
@@ -16,36 +16,12 @@ from irv2.errors import CheckpointError
 from irv2.formats import _protobuf as pb
 from irv2.formats import read_checkpoint, read_table, read_v1, read_v2
 from irv2.formats.crc32c import crc32c, mask
+from protobuf_encoding import field_bytes, field_fixed32, field_varint, varint
 
 MAGIC = 0xDB4775248B80FB57
 
 
 # --- encoders ---------------------------------------------------------------------------------
-
-
-def varint(value: int) -> bytes:
-    value &= (1 << 64) - 1  # negative int32/int64 go out as ten bytes of two's complement
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def field_varint(number: int, value: int) -> bytes:
-    return varint(number << 3) + varint(value)
-
-
-def field_bytes(number: int, payload: bytes) -> bytes:
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def field_fixed32(number: int, value: int) -> bytes:
-    return varint(number << 3 | 5) + struct.pack("<I", value)
 
 
 def block(entries: list[tuple[bytes, bytes]], raw_entries: bytes = b"") -> bytes:

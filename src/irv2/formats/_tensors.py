@@ -54,6 +54,13 @@ def base_dtype(path: str | os.PathLike[str], name: str, dtype: int) -> int:
     return base
 
 
+def dtype_name(dtype: int) -> str | None:
+    """TF's name of DataType ``dtype`` (``float32``...; a ref type, + 100, is named as its base), or None for a
+    number TF does not define."""
+    entry = _DTYPES.get(dtype - 100 if dtype > 100 else dtype)
+    return entry[0] if entry else None
+
+
 def wire_dtype(dtype: int, big_endian: bool = False) -> np.dtype:
     """The numpy dtype of the stored bytes of a (base, non-string) DataType."""
     code = _DTYPES[dtype][1]

@@ -1,7 +1,7 @@
 """TF1 Hub modules on disk (spec 4.3): ``tfhub_module.pb``, ``saved_model.pb`` and ``variables/``.
 
-Only the weights are read (a V2 bundle at ``variables/variables``); the graph in ``saved_model.pb`` is
-parsed no further than its tag sets and signature names.
+The weights are read from the V2 bundle at ``variables/variables``; of ``saved_model.pb`` only the tag sets and
+their signatures' outputs are read (``saved_model.signature_outputs``), never the graphs.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import numpy as np
 
 from ..errors import CheckpointError
 from . import _protobuf as pb
+from .saved_model import SignatureOutputs, signature_outputs
 from .v2_bundle import read_v2
 
-__all__ = ["hub_module_signatures", "is_hub_module", "read_hub_module"]
+__all__ = ["hub_module_outputs", "hub_module_signatures", "is_hub_module", "read_hub_module"]
 
 MODULE_DEF = "tfhub_module.pb"
 SAVED_MODEL = "saved_model.pb"
@@ -46,20 +47,15 @@ def hub_module_signatures(path: str | os.PathLike[str]) -> dict[tuple[str, ...],
     """Signature names per tag set of the module's ``saved_model.pb``, e.g.
     ``{(): ["default", "image_classification", ...], ("train",): [...]}`` (tags and names sorted).
     """
+    return {tags: sorted(signatures) for tags, signatures in hub_module_outputs(path).items()}
+
+
+def hub_module_outputs(path: str | os.PathLike[str]) -> SignatureOutputs:
+    """What the module's ``saved_model.pb`` declares each signature to output, per tag set: output keys with
+    their dtype and shape (see ``saved_model.signature_outputs``). ``CheckpointError`` naming the file if it is
+    missing, unreadable or not a SavedModel."""
     file = os.path.join(path, SAVED_MODEL)
-    data = _read_bytes(file)
-    try:
-        out: dict[tuple[str, ...], list[str]] = {}
-        # SavedModel.meta_graphs = 2; MetaGraphDef.meta_info_def = 1 (tags = 4), signature_def = 5,
-        # a map whose entries have key = 1.
-        for graph in pb.messages(pb.parse(data), 2):
-            info = pb.message(graph, 1)
-            tags = tuple(sorted(tag.decode("utf-8") for tag in pb.strings(info, 4)))
-            names = sorted(pb.string(entry, 1) for entry in pb.messages(graph, 5))
-            out[tags] = names
-    except (pb.ProtoError, UnicodeDecodeError) as exc:
-        raise CheckpointError(file, f"not a SavedModel: {exc}") from exc
-    return out
+    return signature_outputs(_read_bytes(file), file)
 
 
 def _check_module_def(path: str | os.PathLike[str]) -> None:
