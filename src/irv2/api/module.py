@@ -25,6 +25,7 @@ from ..errors import InputError, OptionError
 from ..extras import require_torch
 from ..model.names import BASE_ENDPOINTS, MIN_INPUT_SIZE
 from ..preprocessing import DEFAULT_MAX_PIXELS, Preprocessing
+from .declared_outputs import signature_output_info
 from .outputs import SignatureOutputs
 from .signatures import (
     CLASSIFICATION,
@@ -55,7 +56,9 @@ class ModuleInfo:
         default_signature: ``image_classification`` or ``image_feature_vector``.
         preprocessing: the :class:`~irv2.preprocessing.Preprocessing` the weights expect, image size included;
             ``image_size`` reads it. A mapping (as ``irv2.json`` holds it) and ``image_size=`` are accepted.
-        provenance: where the weights came from (source, format, checksums, fine-tuning).
+        provenance: where the weights came from (source, format, checksums, fine-tuning) and, for weights read
+            from a TF-Hub module, what its file declares each signature to output (``signature_outputs``, which
+            the info dicts follow).
     """
 
     def __init__(
@@ -277,7 +280,7 @@ class Module:
         (``image_feature_vector``). With ``as_dict``, the signature's output dict: ``{"default": output}`` for the
         default signature (``signature`` None or ``"default"``), as TF-Hub's default signature has that output
         alone; for a named signature, ``default`` and every TF-Slim end point of the network
-        (:meth:`get_output_info_dict` lists them), keyed ``InceptionResnetV2/<name>``, NHWC.
+        (:attr:`endpoint_names` lists them), keyed ``InceptionResnetV2/<name>``, NHWC.
 
         Outside training, a named signature's dict costs what TensorFlow's fetch does: ``default`` comes from the
         module's engine at once, and the end points are computed when one is first read, in one pass shared by
@@ -412,9 +415,15 @@ class Module:
 
     def get_output_info_dict(self, signature: str | None = None) -> dict[str, TensorInfo]:
         """The signature's outputs with their dtypes and shapes, as ``hub.Module.get_output_info_dict``: ``default``
-        alone for the default signature (None or ``"default"``), ``default`` and every end point for a named one."""
+        alone for the default signature (None or ``"default"``), ``default`` and every end point for a named one.
+
+        Weights read from a TF-Hub module whose file declares the signature's outputs (in the graph of
+        :attr:`tags`) list what the file declares instead, with the file's shapes, except keys the call does not
+        give; ``info.provenance["signature_outputs"]`` keeps the file's full declaration
+        (``irv2.api.declared_outputs`` has the rules)."""
         names = () if is_default(signature) else self.endpoint_names
-        return output_info(self._resolve(signature), self.expected_image_size, self.num_classes, names)
+        computed = output_info(self._resolve(signature), self.expected_image_size, self.num_classes, names)
+        return signature_output_info(computed, self.info.provenance, signature, self.tags)
 
     @property
     def variable_map(self) -> dict[str, torch.Tensor]:

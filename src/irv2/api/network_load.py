@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, HandleError, WeightMismatchError
-from ..formats import read_checkpoint
+from ..formats import read_checkpoint_contents
 from ..formats.keras_h5 import is_hdf5, read_keras_h5
 from ..labels import labels_for
 from ..model import InceptionResNetV2
@@ -22,6 +22,7 @@ from ..weights.keras_names import keras_to_slim
 from ..weights.native import CONFIG_FILE, is_native_module, read_native_config, read_safetensors, save_native
 from ..weights.native import WEIGHTS_FILE as NATIVE_WEIGHTS
 from ..weights.slim_convert import SlimLayout, inspect_layout, slim_to_state_dict
+from .declared_outputs import PROVENANCE_KEY, provenance_record, recorded_outputs
 from .module import CLASSIFICATION, FEATURE_VECTOR, Module, ModuleInfo
 
 ARCHITECTURE = "inception_resnet_v2"
@@ -123,8 +124,11 @@ def _new_info(num_classes: int, provenance: dict[str, Any]) -> ModuleInfo:
 
 
 def _load_tensorflow(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
-    tensors, format_name = read_checkpoint(path)
-    return _model_from_slim(path, tensors, format_name)
+    contents = read_checkpoint_contents(path)
+    model, info = _model_from_slim(path, contents.tensors, contents.format)
+    if any(contents.signature_outputs.values()):  # a TF-Hub module whose file declares signatures
+        info.provenance[PROVENANCE_KEY] = provenance_record(contents.signature_outputs)
+    return model, info
 
 
 def _load_keras_h5(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
@@ -167,9 +171,18 @@ def _load_native(path: Path) -> tuple[InceptionResNetV2, ModuleInfo]:
         labels=config.get("labels"),
         default_signature=config.get("default_signature", CLASSIFICATION if layout.num_classes else FEATURE_VECTOR),
         preprocessing=_preprocessing_of(path, config),
-        provenance={**config.get("provenance", {}), "loaded_from": str(path)},
+        provenance=_provenance_of(path, config),
     )
     return model, info
+
+
+def _provenance_of(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    provenance = {**config.get("provenance", {}), "loaded_from": str(path)}
+    try:
+        recorded_outputs(provenance)  # checked now, not at the first info dict asked for
+    except ValueError as exc:
+        raise CheckpointError(path / CONFIG_FILE, str(exc)) from None
+    return provenance
 
 
 def _preprocessing_of(path: Path, config: dict[str, Any]) -> Preprocessing:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..api import CLASSIFICATION, FEATURE_VECTOR, Module
-from ..api.signatures import endpoint_key, resolve_endpoints
+from ..api.signatures import endpoint_key, output_info, resolve_endpoints
 from ..atomic import atomic_write
 from ..labels import Prediction, top_k
 from ..model import NUM_FEATURES
@@ -58,8 +58,10 @@ def output_shape(module: Module, endpoint: str | None = None) -> tuple[int, ...]
     batch left out)."""
     if endpoint is None:
         return (NUM_FEATURES,)
-    info = module.get_output_info_dict(FEATURE_VECTOR)[endpoint_of(module, endpoint)]
-    return tuple(info.get_shape().as_list()[1:])
+    # The shapes irv2 computes at the module's image size, which ``module.endpoints`` gives, not the info dict's:
+    # that follows a TF-Hub module's own file, which may leave sizes unknown or list fewer end points.
+    computed = output_info(FEATURE_VECTOR, module.expected_image_size, module.num_classes, module.endpoint_names)
+    return tuple(computed[endpoint_of(module, endpoint)].get_shape().as_list()[1:])
 
 
 def embed_batch(module: Module, batch: Sequence[Decoded], endpoint: str | None = None) -> np.ndarray:

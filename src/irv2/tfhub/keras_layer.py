@@ -180,7 +180,10 @@ class KerasLayer(torch.nn.Module):
         if output_shape is not None and self.output_key == "default":
             have = self.module.get_output_info_dict(self.signature)["default"].get_shape().as_list()[1:]
             shape = list(output_shape)
-            if len(shape) != len(have) or any(want not in (None, got) for want, got in zip(shape, have, strict=True)):
+            # None on either side (the module's file may leave a size unknown) agrees with any size.
+            if len(shape) != len(have) or any(
+                None not in (want, got) and want != got for want, got in zip(shape, have, strict=True)
+            ):
                 raise OptionError(
                     f"output_shape {tuple(shape)}: signature {self.signature!r} gives {tuple(have)} per image"
                 )

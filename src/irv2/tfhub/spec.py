@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from ..api import load as _load
+from ..api.declared_outputs import signature_output_info
 from ..api.module import Module as _Module
 from ..api.signatures import (
     FEATURE_VECTOR,
@@ -44,17 +45,20 @@ def _show_tags(tags: frozenset[str]) -> str:
 
 
 class _Facts(NamedTuple):
-    """What a spec answers from: the loaded module's input size, classes, default signature and AuxLogits head."""
+    """What a spec answers from: the loaded module's input size, classes, default signature, AuxLogits head and
+    provenance (which holds what the module's file declares its signatures output)."""
 
     image_size: tuple[int, int]
     num_classes: int
     default_signature: str
     aux: bool
+    provenance: dict[str, Any]
 
     @classmethod
     def of(cls, module: _Module) -> _Facts:
         aux = module.model.aux_logits is not None and module.num_classes > 0
-        return cls(module.expected_image_size, module.num_classes, module.info.default_signature, aux)
+        info = module.info
+        return cls(module.expected_image_size, module.num_classes, info.default_signature, aux, info.provenance)
 
 
 class ModuleSpec:
@@ -114,13 +118,15 @@ class ModuleSpec:
     ) -> dict[str, TensorInfo]:
         """``default`` (float32 logits ``[None, num_classes]`` or features ``[None, 1536]``), alone for the default
         signature (None or ``"default"``); a named signature adds every TF-Slim end point, keyed
-        ``InceptionResnetV2/<name>``, NHWC, and ``AuxLogits`` in the ``{"train"}`` graph."""
-        train = TRAIN in _tag_set(tags)
-        asked_default = is_default(signature)
-        signature = self._resolve(signature)
+        ``InceptionResnetV2/<name>``, NHWC, and ``AuxLogits`` in the ``{"train"}`` graph. Where the module's file
+        declares the signature's outputs in that graph, what it declares, as ``irv2.Module.get_output_info_dict``
+        says."""
+        tag_set = _tag_set(tags)
         facts = self._load()
-        names = () if asked_default else endpoint_names(classifier=facts.num_classes > 0, aux=train and facts.aux)
-        return output_info(signature, facts.image_size, facts.num_classes, names)
+        aux = TRAIN in tag_set and facts.aux
+        names = () if is_default(signature) else endpoint_names(classifier=facts.num_classes > 0, aux=aux)
+        computed = output_info(self._resolve(signature), facts.image_size, facts.num_classes, names)
+        return signature_output_info(computed, facts.provenance, signature, tag_set)
 
     def get_attached_message(
         self, key: str, message_type: Any, tags: Iterable[str] | None = None, required: bool = False
