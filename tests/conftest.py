@@ -96,11 +96,13 @@ def tf_files(tmp_path_factory, slim_weights) -> dict[str, str]:
     slim_dir.mkdir()
     files["v1"] = str(slim_dir / "inception_resnet_v2_2016_08_30.ckpt")
     tf_writers.write_v1(files["v1"], with_step)
-    files["hub_classification"] = str(root / "classification_1")
-    tf_writers.write_hub_module(files["hub_classification"], slim_weights)
     features_only = _without(slim_weights, "InceptionResnetV2/Logits/", "InceptionResnetV2/AuxLogits/")
-    files["hub_feature_vector"] = str(root / "feature_vector_1")
-    tf_writers.write_hub_module(files["hub_feature_vector"], features_only, signatures=("image_feature_vector",))
+    files["hub_classification"], files["hub_feature_vector"] = tf_writers.write_hub_modules(
+        [
+            tf_writers.HubModule(root / "classification_1", slim_weights),
+            tf_writers.HubModule(root / "feature_vector_1", features_only, signatures=("image_feature_vector",)),
+        ]
+    )
     # The TF-Slim tarball holds the single .ckpt file; a compressed TF-Hub module holds the folder's contents.
     files["slim_tarball"] = str(root / "inception_resnet_v2_2016_08_30.tar.gz")
     with tarfile.open(files["slim_tarball"], "w:gz", compresslevel=1) as tar:
@@ -121,6 +123,32 @@ def weights_dir(tmp_path_factory, photo_arrays):
     path = tmp_path_factory.mktemp("weights") / "random-irv2"
     irv2.save(random_module(photo_arrays), path)
     return path
+
+
+# The module size of `small_weights_dir`: near the network's smallest input (75 px), where its grids are
+# 5x5 (Mixed_6a) and 2x2 (Conv2d_7b) instead of 17x17 and 8x8.
+SMALL_SIZE = 107
+
+
+@pytest.fixture(scope="session")
+def small_weights_dir(tmp_path_factory, weights_dir):
+    """``weights_dir``'s network recorded at 107 px, as a module fine-tuned at that size records it: the same
+    908 tensors at about a ninth of the work per image. For the tests of what surrounds the network (batch
+    jobs that resume, torchrun, Ray), which run it on a hundred images; its numbers are tested at 299 px."""
+    import irv2
+    from irv2.api import Module, ModuleInfo
+
+    module = irv2.load(weights_dir)
+    info = module.info
+    small = ModuleInfo(
+        info.num_classes,
+        info.labels,
+        image_size=SMALL_SIZE,
+        default_signature=info.default_signature,
+        preprocessing=info.preprocessing,
+        provenance=info.provenance,
+    )
+    return irv2.save(Module(module.model, small), tmp_path_factory.mktemp("weights") / f"random-irv2-{SMALL_SIZE}px")
 
 
 # Fixtures that import TensorFlow: a test that uses one needs TensorFlow and belongs to the slow (parity) layer.

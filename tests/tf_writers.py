@@ -8,7 +8,8 @@ its own ``tf.Graph`` and session, so it works whether or not eager execution is 
 - ``write_v2_sharded(prefix, parts)``: one data shard per dict in ``parts``, merged by TF.
 - ``write_v1(path, tensors)``: a V1 SavedTensorSlices file, as ``tf.compat.v1.train.Saver(V1)``.
 - ``write_hub_module(folder, tensors)``: a TF1 Hub module exported by ``tensorflow_hub`` 0.15,
-  in a subprocess (``hub.Module`` needs graph mode, which is process-wide).
+  in a subprocess (``hub.Module`` needs graph mode, which is process-wide); ``write_hub_modules``
+  exports several in one such process.
 
 ``slices``: extra ``(name, shape_and_slice, array)`` triples, TF's slice spec syntax
 (``"200 3 0,100:-"`` = rows 0..99 of a [200, 3] tensor), for partitioned tensors.
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -153,14 +155,9 @@ sys.modules["tensorflow_hub.estimator"] = fake
 import tensorflow as tf
 import tensorflow_hub as hub
 
-folder, arrays_file, spec_file = sys.argv[1:4]
-spec = json.load(open(spec_file))
-names, signatures, declared = spec["names"], spec["signatures"], spec["outputs"]
-arrays = np.load(arrays_file, allow_pickle=False)
-values = [arrays[f"t{i}"] for i in range(len(names))]
 
 
-def module_fn(is_training):
+def module_fn(is_training, names, values, signatures, declared):
     # Variables are created with their final names (the module adds, and export strips, "module/").
     variables = [
         tf.compat.v1.get_variable(
@@ -192,22 +189,41 @@ def stand_in(out, shape):
     return tf.compat.v1.placeholder_with_default(value, shape)
 
 
-spec = hub.create_module_spec(
-    module_fn,
-    tags_and_args=[(set(), {"is_training": False}), ({"train"}, {"is_training": True})],
-)
-with tf.Graph().as_default():
-    module = hub.Module(spec)
-    variable_map = module.variable_map
-    assert sorted(variable_map) == sorted(names), "variable names changed on the way"
-    placeholders = {n: tf.compat.v1.placeholder(variable_map[n].dtype.base_dtype, v.shape)
-                    for n, v in zip(names, values)}
-    assigns = [variable_map[n].assign(placeholders[n]) for n in names]
-    with tf.compat.v1.Session() as session:
-        session.run(tf.compat.v1.global_variables_initializer())
-        session.run(assigns, feed_dict={placeholders[n]: v for n, v in zip(names, values)})
-        module.export(folder, session)
+def export(folder, arrays_file, spec):
+    names, signatures, declared = spec["names"], spec["signatures"], spec["outputs"]
+    arrays = np.load(arrays_file, allow_pickle=False)
+    values = [arrays[f"t{i}"] for i in range(len(names))]
+    graph = {"names": names, "values": values, "signatures": signatures, "declared": declared}
+    spec = hub.create_module_spec(
+        module_fn,
+        tags_and_args=[(set(), {"is_training": False, **graph}), ({"train"}, {"is_training": True, **graph})],
+    )
+    with tf.Graph().as_default():
+        module = hub.Module(spec)
+        variable_map = module.variable_map
+        assert sorted(variable_map) == sorted(names), "variable names changed on the way"
+        placeholders = {n: tf.compat.v1.placeholder(variable_map[n].dtype.base_dtype, v.shape)
+                        for n, v in zip(names, values)}
+        assigns = [variable_map[n].assign(placeholders[n]) for n in names]
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            session.run(assigns, feed_dict={placeholders[n]: v for n, v in zip(names, values)})
+            module.export(folder, session)
+
+
+# One TensorFlow process for every module asked for: importing TensorFlow and tensorflow_hub is most of the time.
+for folder, arrays_file, spec_file in json.load(open(sys.argv[1])):
+    export(folder, arrays_file, json.load(open(spec_file)))
 """
+
+
+class HubModule(NamedTuple):
+    """One TF1 Hub module for :func:`write_hub_modules` to export (the arguments of :func:`write_hub_module`)."""
+
+    folder: str | os.PathLike[str]
+    tensors: Mapping[str, np.ndarray]
+    signatures: Sequence[str] = ("image_classification", "image_feature_vector")
+    outputs: Mapping[str, Mapping[str, Sequence[int | None]]] | None = None
 
 
 def write_hub_module(
@@ -226,25 +242,32 @@ def write_hub_module(
     shapes (None: unknown) to declare instead, the same in both tag sets, e.g.
     ``{"image_classification": {"default": [None, 1001], "InceptionResnetV2/Mixed_6a": [None, 17, 17, 1088]}}``.
     """
-    folder = os.fspath(folder)
-    if not signatures:
-        raise ValueError("a hub module needs at least one signature")
-    names = list(tensors)
-    all_signatures = list(dict.fromkeys(["default", *signatures]))
+    (written,) = write_hub_modules([HubModule(folder, tensors, signatures, outputs)])
+    return written
+
+
+def write_hub_modules(modules: Sequence[HubModule]) -> list[str]:
+    """Exports each module as :func:`write_hub_module` does, all in one TensorFlow process; returns the folders."""
+    jobs = []
     with tempfile.TemporaryDirectory(prefix="irv2-hub-") as tmp:
-        arrays_file = os.path.join(tmp, "arrays.npz")
-        spec_file = os.path.join(tmp, "spec.json")
-        np.savez(arrays_file, **{f"t{i}": np.asarray(tensors[n]) for i, n in enumerate(names)})
-        with open(spec_file, "w") as f:
-            json.dump({"names": names, "signatures": all_signatures, "outputs": outputs or {}}, f)
+        for i, module in enumerate(modules):
+            if not module.signatures:
+                raise ValueError("a hub module needs at least one signature")
+            names = list(module.tensors)
+            all_signatures = list(dict.fromkeys(["default", *module.signatures]))
+            arrays_file = os.path.join(tmp, f"arrays-{i}.npz")
+            spec_file = os.path.join(tmp, f"spec-{i}.json")
+            np.savez(arrays_file, **{f"t{j}": np.asarray(module.tensors[n]) for j, n in enumerate(names)})
+            with open(spec_file, "w") as f:
+                json.dump({"names": names, "signatures": all_signatures, "outputs": module.outputs or {}}, f)
+            jobs.append((os.fspath(module.folder), arrays_file, spec_file))
+        jobs_file = os.path.join(tmp, "jobs.json")
+        with open(jobs_file, "w") as f:
+            json.dump(jobs, f)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
         result = subprocess.run(
-            [sys.executable, "-c", _HUB_SCRIPT, folder, arrays_file, spec_file],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
+            [sys.executable, "-c", _HUB_SCRIPT, jobs_file], capture_output=True, text=True, env=env, check=False
         )
     if result.returncode != 0:
         raise RuntimeError(f"hub module export failed:\n{result.stderr[-4000:]}")
-    return folder
+    return [folder for folder, _, _ in jobs]

@@ -27,12 +27,12 @@ JOB = ("--chunk-size", "8", "--batch-size", "4")
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
-def test_classify_parquet_rows_match_json(weights_dir, image_folder, tmp_path):
+def test_classify_parquet_rows_match_json(small_weights_dir, image_folder, tmp_path):
     _, paths = image_folder
     chosen = paths[:10]  # a truncated JPEG at 7
-    as_json = run_cli("classify", *chosen, "-w", weights_dir, "--format", "json", "-k", "3", "-b", "4")
+    as_json = run_cli("classify", *chosen, "-w", small_weights_dir, "--format", "json", "-k", "3", "-b", "4")
     out = tmp_path / "classes.parquet"
-    run = run_cli("classify", *chosen, "-w", weights_dir, "-o", out, "-k", "3", "-b", "4")
+    run = run_cli("classify", *chosen, "-w", small_weights_dir, "-o", out, "-k", "3", "-b", "4")
     assert run.returncode == 1 and as_json.returncode == 1  # one image failed
     assert run.stdout == ""
     assert "classified 10 images in" in run.stderr and "1 failed" in run.stderr
@@ -50,38 +50,40 @@ def test_classify_parquet_rows_match_json(weights_dir, image_folder, tmp_path):
             top = want["predictions"][0]
             assert (row["label"], row["index"], row["score"]) == (top["label"], top["index"], top["score"])
 
-    again = run_cli("classify", *chosen, "-w", weights_dir, "-o", out, "-k", "3", "-b", "4")
+    again = run_cli("classify", *chosen, "-w", small_weights_dir, "-o", out, "-k", "3", "-b", "4")
     assert again.returncode == 1 and "already complete (10 rows, 1 with an error); nothing to do" in again.stderr
-    other = run_cli("classify", *chosen, "-w", weights_dir, "-o", out, "-k", "5")
+    other = run_cli("classify", *chosen, "-w", small_weights_dir, "-o", out, "-k", "5")
     assert other.returncode == 1 and "--top: 3 then, 5 now" in other.stderr and "--overwrite" in other.stderr
 
 
-def test_a_resumed_job_with_another_engine_or_dtype_is_refused(weights_dir, image_folder, tmp_path):
+def test_a_resumed_job_with_another_engine_or_dtype_is_refused(small_weights_dir, image_folder, tmp_path):
     """A job whose first run stopped half way (here: its last part and its completion marker removed, as a
     kill would leave it) continues only with the settings it started with."""
     _, paths = image_folder
     chosen = [p for i, p in enumerate(paths[:8]) if i != 7]
     folder = tmp_path / "classes"
-    first = run_cli("classify", *chosen, "-w", weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3")
+    first = run_cli("classify", *chosen, "-w", small_weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3")
     assert first.returncode == 0, first.stderr
     (folder / "_SUCCESS").unlink()
     (folder / "part-000000000006-000000000007.parquet").unlink()
     before = sorted(os.listdir(folder))
     for option, named in (("--engine=plain", "--engine: 'torch' then, 'plain' now"),
                           ("--exact-decode", "--exact-decode: False then, True now")):  # fmt: skip
-        changed = run_cli("classify", *chosen, "-w", weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3", option)
+        changed = run_cli(
+            "classify", *chosen, "-w", small_weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3", option
+        )
         assert changed.returncode == 1 and named in changed.stderr and "--overwrite" in changed.stderr
         assert sorted(os.listdir(folder)) == before  # nothing written, nothing removed
-    resumed = run_cli("classify", *chosen, "-w", weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3")
+    resumed = run_cli("classify", *chosen, "-w", small_weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3")
     assert resumed.returncode == 0 and "resuming" in resumed.stderr and "6 of 7 images already done" in resumed.stderr
 
 
-def test_features_parquet_folder_matches_npz(weights_dir, image_folder, tmp_path):
+def test_features_parquet_folder_matches_npz(small_weights_dir, image_folder, tmp_path):
     _, paths = image_folder
     chosen = paths[5:11]
-    npz = run_cli("features", *chosen, "-w", weights_dir, "-o", tmp_path / "f.npz", "-b", "3")
+    npz = run_cli("features", *chosen, "-w", small_weights_dir, "-o", tmp_path / "f.npz", "-b", "3")
     folder = tmp_path / "features"
-    run = run_cli("features", *chosen, "-w", weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3")
+    run = run_cli("features", *chosen, "-w", small_weights_dir, "-o", folder, "-b", "3", "--chunk-size", "3")
     assert run.returncode == npz.returncode == 1
     assert sorted(os.listdir(folder)) == [
         "_SUCCESS",
@@ -107,21 +109,21 @@ def test_output_must_be_parquet_or_a_folder(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(weights_dir, many_images, tmp_path_factory):
+def uninterrupted(small_weights_dir, many_images, tmp_path_factory):
     """The rows of one uninterrupted single-process run over the 100 images."""
     root, _ = many_images
     out = tmp_path_factory.mktemp("uninterrupted") / "out.parquet"
-    run = run_cli("classify", root, "-w", weights_dir, "-o", out, *JOB, env=ONE_THREAD)
+    run = run_cli("classify", root, "-w", small_weights_dir, "-o", out, *JOB, env=ONE_THREAD)
     assert run.returncode == 1, run.stderr  # the broken files
     assert f"wrote {out}: 100 rows, {len(BROKEN)} with an error" in run.stderr
     return pq.read_table(out)
 
 
 @pytest.mark.slow
-def test_kill_9_then_the_same_command_again(weights_dir, many_images, uninterrupted, tmp_path):
+def test_kill_9_then_the_same_command_again(small_weights_dir, many_images, uninterrupted, tmp_path):
     root, paths = many_images
     out = tmp_path / "out.parquet"
-    command = ("classify", root, "-w", weights_dir, "-o", out, *JOB)
+    command = ("classify", root, "-w", small_weights_dir, "-o", out, *JOB)
     process = start_cli(*command, env=ONE_THREAD)
     parts = f"{out}.parts"
     deadline = time.monotonic() + 300
@@ -149,10 +151,10 @@ def test_kill_9_then_the_same_command_again(weights_dir, many_images, uninterrup
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_give_the_single_process_rows(weights_dir, many_images, uninterrupted, tmp_path):
+def test_torchrun_two_processes_give_the_single_process_rows(small_weights_dir, many_images, uninterrupted, tmp_path):
     root, paths = many_images
     out = tmp_path / "out.parquet"
-    run = run_cli("classify", root, "-w", weights_dir, "-o", out, *JOB, torchrun=2, env=ONE_THREAD)
+    run = run_cli("classify", root, "-w", small_weights_dir, "-o", out, *JOB, torchrun=2, env=ONE_THREAD)
     assert "rank 0 of 2: classified 52 images" in run.stderr and "rank 1 of 2: classified 48 images" in run.stderr
     assert f"wrote {out}: 100 rows, {len(BROKEN)} with an error" in run.stderr
     table = pq.read_table(out)

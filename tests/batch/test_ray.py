@@ -23,20 +23,20 @@ def local_ray():
     ray.shutdown()
 
 
-def test_ray_classifier_and_embedder_match_the_cli(local_ray, weights_dir, image_folder, tmp_path):
+def test_ray_classifier_and_embedder_match_the_cli(local_ray, small_weights_dir, image_folder, tmp_path):
     from irv2.batch.ray import Classifier, Embedder
 
     _, paths = image_folder
     chosen = paths[:12]  # a truncated JPEG at 7
     cli_classes, cli_features = tmp_path / "classes.parquet", tmp_path / "features.parquet"
     for command, out in (("classify", cli_classes), ("features", cli_features)):
-        run = run_cli(command, *chosen, "-w", weights_dir, "-o", out, "-b", "4")
+        run = run_cli(command, *chosen, "-w", small_weights_dir, "-o", out, "-b", "4")
         assert run.returncode == 1, run.stderr
 
     # Paths in one column, and the encoded files in another (as read_binary_files(include_paths=True) gives).
     items = [{"path": p, "bytes": Path(p).read_bytes()} for p in chosen]
     dataset = ray.data.from_items(items, override_num_blocks=1)
-    options = {"weights": str(weights_dir), "batch_size": 4}
+    options = {"weights": str(small_weights_dir), "batch_size": 4}
     classes = dataset.map_batches(
         Classifier, fn_constructor_kwargs={**options, "top_k": 5}, batch_size=12, concurrency=1
     ).take_all()
