@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..atomic import write_bytes, write_text
+from ..atomic import atomic_write, write_text
 from ..errors import CheckpointError
+from .safetensors_writer import write_safetensors
 
 if TYPE_CHECKING:
     import torch
@@ -32,16 +33,12 @@ def is_native_module(path: str | os.PathLike[str]) -> bool:
 
 def save_native(directory: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], config: dict[str, Any]) -> Path:
     """Write a native module folder (created if needed; existing irv2 files are replaced atomically)."""
-    from safetensors.torch import save
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    data = save(tensors, metadata={"format": "pt"})
+    with atomic_write(directory / WEIGHTS_FILE, "wb") as f:
+        sha256 = write_safetensors(f, state_dict, {"format": "pt"})
     # safetensors has no checksum of its own; the config carries one so a damaged file is never used.
-    full_config = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **config,
-                   "weights_sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
-    write_bytes(directory / WEIGHTS_FILE, data)
+    full_config = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **config, "weights_sha256": sha256}
     write_text(directory / CONFIG_FILE, json.dumps(full_config, indent=2, ensure_ascii=False) + "\n")
     return directory
 
