@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 import irv2
+from cli_runner import run_irv2
 from irv2.model import NUM_FEATURES
 from irv2.preprocessing import Preprocessing
 
@@ -99,10 +100,12 @@ class FakeModule:
 
 
 def run_cli(*args, env: dict[str, str] | None = None, torchrun: int = 0, timeout: float = 600):
-    """``python -m irv2 ARGS`` (or under ``torchrun --nproc-per-node N``) in a fresh interpreter."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={torchrun}"]
-    command = [*(launcher if torchrun else [sys.executable]), "-m", "irv2", *map(str, args)]
+    """``python -m irv2 ARGS`` in a process of its own (cli_runner.py), or under ``torchrun --nproc-per-node N``."""
     environment = {**os.environ, **(env or {})}
+    if not torchrun:
+        return run_irv2(*args, env=environment, timeout=timeout)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={torchrun}"]
+    command = [*launcher, "-m", "irv2", *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=timeout)
 
 

@@ -1,7 +1,7 @@
 """Fixtures for the command-line tests: small native weights, awkward image files, and a way to run ``irv2``.
 
-The CLI runs in a subprocess, exactly as a user runs it (``python -m irv2 ...``), so every run pays for
-importing torch (2-3 s): tests put several inputs through one invocation.
+The CLI runs in a process of its own, as a user runs it (``python -m irv2 ...``; cli_runner.py forks it from a
+warm Python, so it does not import torch afresh), and tests put several inputs through one invocation.
 """
 
 from __future__ import annotations

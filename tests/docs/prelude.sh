@@ -18,15 +18,24 @@ _recipe_stop_server() {
     fi
 }
 trap _recipe_stop_server EXIT
+
+# python SCRIPT and irv2: with a warm Python (tests/warm_python.py; RECIPE_WARM_PYTHON is its socket) each runs
+# as a child of it, a process of its own that has torch imported already; otherwise in a fresh interpreter.
+# An array, so that `"${RECIPE_RUN_PYTHON[@]}" ARGS &` is a simple command whose $! is the process itself.
+if [ -n "${RECIPE_WARM_PYTHON-}" ]; then
+    RECIPE_RUN_PYTHON=("$RECIPE_PYTHON" -I -S "$RECIPE_TOOLS/../warm_python.py" run "$RECIPE_WARM_PYTHON")
+else
+    RECIPE_RUN_PYTHON=("$RECIPE_PYTHON")
+fi
 irv2() {
     if [ "${1-}" != serve ]; then
-        command irv2 "$@"
+        "${RECIPE_RUN_PYTHON[@]}" -m irv2 "$@"
         return
     fi
     _recipe_stop_server
     local log
     log=$(mktemp "$PWD/.serve-XXXX.log")
-    command irv2 "$@" 2>"$log" &
+    "${RECIPE_RUN_PYTHON[@]}" -m irv2 "$@" 2>"$log" &
     RECIPE_SERVER_PID=$!
     for _ in $(seq 1200); do
         if grep -q '"event": "listening"' "$log"; then

@@ -2,7 +2,8 @@
 
 A shell recipe runs in bash (``set -euo pipefail``) with ``irv2``, ``python`` and ``pip`` of this virtualenv on
 PATH and the stand-ins of prelude.sh (``pip`` checks instead of installing, ``irv2 serve`` goes to the
-background); a Python recipe runs in a fresh interpreter, its tracebacks naming the doc's own lines. Both run
+background); a Python recipe runs in a process of its own (as ``irv2`` does, a child of the warm Python of
+tests/warm_python.py), its tracebacks naming the doc's own lines. Both run
 in a folder prepared by conftest.py, offline, on random weights. A recipe passes when it exits 0, prints what
 its ``# prints VALUE`` comments say, in order, and, where ``CHECKS`` has an entry, when its results agree with
 irv2's command line. Blocks that cannot run here say why
@@ -24,6 +25,7 @@ import pytest
 from givens import GIVENS, PLACES
 from recipes import all_recipes
 
+import warm_python
 from bfloat16_support import BFLOAT16_HERE, assert_refusal_message
 from cli_runner import run_irv2
 
@@ -39,7 +41,7 @@ RECIPES, PROBLEMS = all_recipes()
 
 
 def _marks(recipe) -> list[pytest.MarkDecorator]:
-    marks = [pytest.mark.slow]  # every recipe starts a fresh interpreter that imports torch, and most load weights
+    marks = [pytest.mark.slow]  # every recipe starts processes that use torch, and most load weights
     if recipe.skip:
         marks.append(pytest.mark.skip(reason=f"{recipe.doc}:{recipe.line}: {recipe.skip}"))
     known = [GIVENS[name] for name in recipe.given if name in GIVENS]
@@ -92,7 +94,7 @@ def _script(recipe, work: Path) -> str:
         "exec(compile(open('.recipe-prelude.py').read(), '<recipe harness>', 'exec'), namespace)\n"
         f"exec(compile(open('.recipe-code.py').read(), {recipe.doc!r}, 'exec'), namespace)\n"
     )
-    return "\n".join([*lines, f'python "{runner}"'])
+    return "\n".join([*lines, f'"${{RECIPE_RUN_PYTHON[@]}}" "{runner}"'])
 
 
 def _environment(home: Path) -> dict[str, str]:
@@ -102,7 +104,7 @@ def _environment(home: Path) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith(("PYTEST_", "IRV2_")) or key == "IRV2_CPU_BFLOAT16"
     }
-    return {
+    environment = {
         **env,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         "IRV2_HOME": str(home),
@@ -113,6 +115,8 @@ def _environment(home: Path) -> dict[str, str]:
         "PYSPARK_PYTHON": sys.executable,
         "SPARK_LOCAL_IP": "127.0.0.1",
     }
+    warm = warm_python.warm_python_for(environment)
+    return environment if warm is None else {**environment, "RECIPE_WARM_PYTHON": warm.socket_path}
 
 
 def _check_spark(work: Path, env: dict[str, str]) -> None:

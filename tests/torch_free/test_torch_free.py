@@ -69,6 +69,11 @@ def module(weights_dir):
     return irv2.load(weights_dir, engine="plain")
 
 
+def _irv2(*args, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python -m irv2 ARGS`` in a fresh interpreter: what these tests check is what it imports."""
+    return run_irv2(*args, env=env, fresh=True)
+
+
 def _python(code: str, environment: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=environment, timeout=600
@@ -103,22 +108,22 @@ def test_import_and_help_load_no_torch(no_torch, env):
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.strip() == "False"
     for args in (["--help"], ["classify", "--help"], ["features", "--help"], ["serve", "--help"], ["info"]):
-        result = run_irv2(*args, env=no_torch)
+        result = _irv2(*args, env=no_torch)
         assert result.returncode == 0, (args, result.stderr)
         assert "Traceback" not in result.stderr
-    assert "classify" in run_irv2("--help", env=no_torch).stdout
+    assert "classify" in _irv2("--help", env=no_torch).stdout
 
 
 @pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
 def test_first_run_prepares_once_then_runs_without_torch(engine, weights_dir, photos, module, env, no_torch):
     command = ["classify", "--weights", weights_dir, "--engine", engine, "--format", "json", *photos]
-    first = run_irv2(*command, env=env)
+    first = _irv2(*command, env=env)
     assert first.returncode == 0, first.stderr
     notices = [line for line in first.stderr.splitlines() if line.startswith(PREPARING)]
     assert len(notices) == 1 and "once" in notices[0], first.stderr
     _check_scores(first.stdout, module, photos)
     # Warm: the prepared file answers in an interpreter where torch cannot be imported, saying nothing.
-    warm = run_irv2(*command, env=no_torch)
+    warm = _irv2(*command, env=no_torch)
     assert warm.returncode == 0, warm.stderr
     assert PREPARING not in warm.stderr
     assert _scores(warm.stdout) == _scores(first.stdout)
@@ -133,18 +138,16 @@ def test_first_run_prepares_once_then_runs_without_torch(engine, weights_dir, ph
 
 
 def test_features_and_batch_job_without_torch(weights_dir, photos, module, env, no_torch, tmp_path):
-    run_irv2("classify", "--weights", weights_dir, "--engine", "onnxruntime", photos[0], env=env)  # prepares
+    _irv2("classify", "--weights", weights_dir, "--engine", "onnxruntime", photos[0], env=env)  # prepares
     npz = tmp_path / "features.npz"
-    result = run_irv2("features", "--weights", weights_dir, "--engine", "onnxruntime", *photos, "-o", npz, env=no_torch)
+    result = _irv2("features", "--weights", weights_dir, "--engine", "onnxruntime", *photos, "-o", npz, env=no_torch)
     assert result.returncode == 0, result.stderr
     saved = np.load(npz)
     expected = module(np.stack([module.preprocess(p) for p in photos]), signature=irv2.FEATURE_VECTOR)
     assert list(saved["paths"]) == photos
     assert relative_error(saved["features"], expected) < 1e-5
     parquet = tmp_path / "rows.parquet"
-    job = run_irv2(
-        "classify", "--weights", weights_dir, "--engine", "onnxruntime", *photos, "-o", parquet, env=no_torch
-    )
+    job = _irv2("classify", "--weights", weights_dir, "--engine", "onnxruntime", *photos, "-o", parquet, env=no_torch)
     assert job.returncode == 0, job.stderr
     import pyarrow.parquet as pq
 
@@ -153,7 +156,7 @@ def test_features_and_batch_job_without_torch(weights_dir, photos, module, env, 
 
 
 def test_a_prepared_module_reads_the_network_only_when_asked(weights_dir, module, env, no_torch):
-    run_irv2("classify", "--weights", weights_dir, "--engine", "onnxruntime", irv2.sample_image(), env=env)
+    _irv2("classify", "--weights", weights_dir, "--engine", "onnxruntime", irv2.sample_image(), env=env)
     code = (
         "import sys, irv2\n"
         "m = irv2.load(sys.argv[1], engine='onnxruntime')\n"
@@ -185,11 +188,11 @@ def exports(tmp_path_factory, weights_dir) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["onnx", "openvino"])
 def test_exports_classify_embed_and_serve_without_torch(kind, exports, photos, module, no_torch, tmp_path):
     path = exports[kind]
-    result = run_irv2("classify", "--weights", path, "--format", "json", *photos, env=no_torch)
+    result = _irv2("classify", "--weights", path, "--format", "json", *photos, env=no_torch)
     assert result.returncode == 0, result.stderr
     _check_scores(result.stdout, module, photos)
     npz = tmp_path / "features.npz"
-    result = run_irv2("features", "--weights", path, *photos, "-o", npz, env=no_torch)
+    result = _irv2("features", "--weights", path, *photos, "-o", npz, env=no_torch)
     assert result.returncode == 0, result.stderr
     expected = module(np.stack([module.preprocess(p) for p in photos]), signature=irv2.FEATURE_VECTOR)
     assert relative_error(np.load(npz)["features"], expected) < 1e-5
@@ -218,11 +221,11 @@ def test_exports_classify_embed_and_serve_without_torch(kind, exports, photos, m
 
 def test_a_damaged_prepared_file_is_converted_again(weights_dir, photos, module, env):
     command = ["classify", "--weights", weights_dir, "--engine", "onnxruntime", "--format", "json", photos[0]]
-    assert run_irv2(*command, env=env).returncode == 0
+    assert _irv2(*command, env=env).returncode == 0
     (engine_file,) = Path(env["IRV2_HOME"], "engines").glob("*.float32.onnx")
     with open(engine_file, "r+b") as f:  # cut short, as a full disk or a killed copy would leave it
         f.truncate(engine_file.stat().st_size // 2)
-    again = run_irv2(*command, env=env)
+    again = _irv2(*command, env=env)
     assert again.returncode == 0, again.stderr
     assert PREPARING in again.stderr
     _check_scores(again.stdout, module, photos[:1])
@@ -231,7 +234,7 @@ def test_a_damaged_prepared_file_is_converted_again(weights_dir, photos, module,
 def test_weights_never_prepared_need_torch_once_and_say_so(weights_dir, no_torch, tmp_path):
     """Without torch, weights that no engine file was prepared for cannot be read: one clear line, no traceback."""
     fresh = {**no_torch, "IRV2_HOME": str(tmp_path / "empty-home")}
-    result = run_irv2("classify", "--weights", weights_dir, "--engine", "onnxruntime", irv2.sample_image(), env=fresh)
+    result = _irv2("classify", "--weights", weights_dir, "--engine", "onnxruntime", irv2.sample_image(), env=fresh)
     assert result.returncode == 1
     assert result.stderr.startswith("irv2: error: reading these weights into the network (engine 'onnxruntime'")
     assert "pip install torch" in result.stderr and "Traceback" not in result.stderr
