@@ -72,7 +72,7 @@ def main() -> None:
         photos = _write_photos(scratch / "photos", 4 if args.quick else args.photos)
         with_compile = not args.quick and "compiled" not in args.skip
         stages = {
-            "agreement": lambda: agreement(weights, device, with_compile),
+            "agreement": lambda: agreement(weights, device, with_compile, noise_images=1 if args.quick else 6),
             "cli": lambda: cli_check(weights, photos, args.device),
             "finetune": lambda: finetune_check(weights, scratch, args.device, args.quick),
             "bench": lambda: bench(weights, photos, device, args.quick),
@@ -89,10 +89,12 @@ def main() -> None:
         sys.exit(1)
 
 
-def agreement(weights: Path, device: torch.device, with_compile: bool) -> list[dict]:
-    """Logits of each mode on ``device`` against float64 on the CPU, on 2 photos and 6 noise images."""
+def agreement(weights: Path, device: torch.device, with_compile: bool, noise_images: int) -> list[dict]:
+    """Logits of each mode on ``device`` against float64 on the CPU, on 2 photos and ``noise_images`` of noise
+    (one in a quick run: float64 on a CPU is slow, and the run only checks the script)."""
     rng = np.random.default_rng(0)
-    images = np.concatenate([sample_photos(), rng.random((6, 299, 299, 3), dtype=np.float32)])
+    noise = rng.random((noise_images, 299, 299, 3), dtype=np.float32)
+    images = np.concatenate([sample_photos(), noise])
     reference_module = irv2.load(weights, dtype="float32", engine="plain")
     with torch.inference_mode():
         model = reference_module.model.double()
