@@ -100,7 +100,20 @@ def test_an_environment_read_at_import_gets_another_interpreter(tmp_path):
     one_thread = warm_python.warm_python_for({**os.environ, "OMP_NUM_THREADS": "1"})
     assert usual is not None and one_thread is not None and one_thread is not usual
     assert warm_python.warm_python_for({**os.environ, "IRV2_HOME": "/elsewhere"}) is usual  # read when used
+    # What importing TensorFlow (KMP_*) and starting Ray (PYTHONBREAKPOINT) put in os.environ changes nothing
+    # that the warm Python preloaded.
+    set_by_libraries = {"KMP_DUPLICATE_LIB_OK": "True", "KMP_INIT_AT_FORK": "FALSE", "PYTHONBREAKPOINT": "0"}
+    assert warm_python.warm_python_for({**os.environ, **set_by_libraries}) is usual
     threads = tmp_path / "threads.py"
     threads.write_text("import torch\nprint(torch.get_num_threads())\n")
     result = warm_python.run([str(threads)], env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=60)
     assert result.stdout == "1\n"
+
+
+def test_the_least_recently_used_warm_python_makes_room(monkeypatch):
+    monkeypatch.setattr(warm_python, "_MOST_WARM_PYTHONS", 1)
+    first = warm_python.warm_python_for({**os.environ, "OMP_NUM_THREADS": "1"})
+    second = warm_python.warm_python_for({**os.environ, "OMP_NUM_THREADS": "2"})
+    assert first is not None and second is not None and second is not first
+    assert first._process.poll() is not None  # stopped
+    assert warm_python.run(["-m", "irv2", "--version"], env={**os.environ, "OMP_NUM_THREADS": "2"}).returncode == 0

@@ -9,10 +9,10 @@ or ``python script.py`` runs (``runpy``, as the interpreter does) and ends as an
 threads joined, ``atexit``, streams flushed).
 
 What a child cannot tell apart from a fresh interpreter is what was imported before it began, and what was
-read at import: so a run whose environment differs from the warm Python's in a variable read at import time
-(threads, allocators, ``PYTHONPATH``...), and any test of what a command imports, starts a fresh interpreter
-(``fresh=True``). The warm Python never runs a torch operation itself: OpenMP's thread pool does not survive a
-fork, and each child starts its own.
+read at import: so a run whose environment differs in a variable read at import time (threads, allocators,
+``PYTHONPATH``...) gets a warm Python of its own, started with that environment, and a test of what a command
+imports starts a fresh interpreter (``fresh=True``). The warm Python never runs a torch operation itself:
+OpenMP's thread pool does not survive a fork, and each child starts its own.
 
 Used as a command, for shell scripts: ``python warm_python.py run SOCKET ARGS...`` runs ``python ARGS...``
 in a child of the warm Python at SOCKET, with this process's streams, folder and environment, passes on
@@ -33,19 +33,22 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections import OrderedDict
 
 # What the warm Python imports before it forks: what nearly every irv2 command imports. Not the engines'
 # runtimes (ONNX Runtime, OpenVINO) nor TensorFlow, which each child imports when it needs them.
 PRELOAD = ("numpy", "PIL.Image", "torch", "irv2", "irv2.cli.main", "irv2.api", "irv2.model")
 
-# Environment variables read when a module is imported (by Python, torch, OpenMP, MKL, oneDNN, numpy's
-# BLAS): a run that sets any of them otherwise than the warm Python had them gets a fresh interpreter.
+# Environment variables read when what the warm Python preloads is imported (by Python, torch and its GNU
+# OpenMP, MKL, oneDNN, numpy's OpenBLAS): a run that sets any of them otherwise than a warm Python had them
+# gets a warm Python of its own. Not KMP_*, which configure LLVM's and Intel's OpenMP, which nothing preloaded
+# loads (TensorFlow sets two of them in os.environ when it is imported, and a child imports TensorFlow
+# afresh); not PYTHONBREAKPOINT, read when breakpoint() is called (Ray sets it).
 IMPORT_TIME_PREFIXES = (
     "PYTHON",
     "LD_",
     "OMP_",
     "GOMP_",
-    "KMP_",
     "MKL_",
     "OPENBLAS_",
     "DNNL_",
@@ -60,8 +63,15 @@ IMPORT_TIME_PREFIXES = (
 _SIGNALS_PASSED_ON = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
+_READ_WHEN_USED = {"PYTHONBREAKPOINT"}
+
+
 def import_time_environment(environ) -> dict[str, str]:
-    return {key: value for key, value in environ.items() if key.startswith(IMPORT_TIME_PREFIXES)}
+    return {
+        key: value
+        for key, value in environ.items()
+        if key.startswith(IMPORT_TIME_PREFIXES) and key not in _READ_WHEN_USED
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- server
@@ -181,7 +191,7 @@ def become(request: dict) -> None:
 # Set to 1 to run every command in a fresh interpreter, as before the warm Python: what the suite checks must
 # hold either way.
 FRESH_VARIABLE = "IRV2_TEST_FRESH_PYTHON"
-_MOST_WARM_PYTHONS = 4  # one per import-time environment seen (the suite uses two); about 0.5 GB each
+_MOST_WARM_PYTHONS = 4  # one per import-time environment (the suite uses two), about 0.5 GB each
 
 
 def run(
@@ -197,18 +207,20 @@ def run(
     return warm.run(argv, stdin=stdin, cwd=cwd, env=environment, timeout=timeout)
 
 
-_WARM: dict[frozenset, WarmPython] = {}
+_WARM: OrderedDict[frozenset, WarmPython] = OrderedDict()  # the most recently used last
 
 
 def warm_python_for(environment: dict[str, str]) -> WarmPython | None:
-    """The warm Python for runs in ``environment`` (started now if it is the first), or None where runs are to
-    be fresh."""
+    """The warm Python for runs in ``environment`` (started now if it is the first; the one used least
+    recently is stopped if there are too many), or None where runs are to be fresh."""
     if os.environ.get(FRESH_VARIABLE, "").strip() not in ("", "0"):
         return None
     key = frozenset(import_time_environment(environment).items())
-    if key not in _WARM:
-        if len(_WARM) >= _MOST_WARM_PYTHONS:
-            return None
+    if key in _WARM:
+        _WARM.move_to_end(key)
+    else:
+        while len(_WARM) >= _MOST_WARM_PYTHONS:
+            _WARM.popitem(last=False)[1].stop()
         _WARM[key] = WarmPython(environment)
     return _WARM[key]
 
