@@ -19,6 +19,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "onnx": ("onnx", "onnxscript", "onnxruntime"),
     "openvino": ("openvino",),  # nncf too, for int8 (checked then)
     "tensorflow": ("tensorflow",),
+    "litert": ("tensorflow", "ai_edge_litert"),  # TensorFlow converts, LiteRT's own interpreter checks
+    "executorch": ("executorch",),
     "parquet": ("pyarrow",),
     "ray": ("ray",),
     "devkit": ("scipy",),

@@ -62,22 +62,23 @@ def _stub_writer(monkeypatch, *, content=b"exported", fail=None, scale=1.0):
 
 
 def test_unknown_format_lists_the_formats(tmp_path, flowers_module):
-    with pytest.raises(ExportError, match="unknown export format 'tflite'; choose one of onnx, torchscript"):
-        export(flowers_module, tmp_path / "m.tflite", format="tflite")
+    with pytest.raises(ExportError, match="unknown export format 'coreml'; choose one of onnx, torchscript"):
+        export(flowers_module, tmp_path / "m.mlpackage", format="coreml")
     with pytest.raises(ExportError, match="cannot tell the format from the name"):
         check_export(tmp_path / "model.bin")
     assert check_export(tmp_path / "model.ONNX") == "onnx" and check_export(tmp_path / "m.pt") == "torchscript"
+    assert check_export(tmp_path / "m.tflite") == "litert" and check_export(tmp_path / "m.pte") == "executorch"
 
 
 def test_cli_bad_format_is_a_usage_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        main(["export", "--format", "tflite", "-o", str(tmp_path / "m.tflite")])
+        main(["export", "--format", "coreml", "-o", str(tmp_path / "m.mlpackage")])
     assert exit_info.value.code == 2
-    assert "invalid choice: 'tflite'" in capsys.readouterr().err
+    assert "invalid choice: 'coreml'" in capsys.readouterr().err
     status, out, err = _cli(capsys, "-o", tmp_path / "model.bin")
     assert (status, out) == (2, "")
     assert err == f"irv2: error: {tmp_path / 'model.bin'}: cannot tell the format from the name; choose one of " \
-        "onnx, torchscript, savedmodel, openvino\n"  # fmt: skip
+        "onnx, torchscript, savedmodel, openvino, litert, executorch\n"  # fmt: skip
 
 
 def test_cli_refuses_to_overwrite_without_force(capsys, tmp_path, weights_dir):
@@ -102,10 +103,18 @@ def test_force_replaces_only_the_same_kind(tmp_path, flowers_module):
         check_export(tmp_path / "missing" / "m.onnx")
 
 
-@pytest.mark.parametrize(("module_name", "extra"), [("onnxruntime", "onnx"), ("tensorflow", "tensorflow")])
-def test_missing_extra_names_the_pip_extra(capsys, monkeypatch, tmp_path, module_name, extra):
+@pytest.mark.parametrize(
+    ("module_name", "extra", "format"),
+    [
+        ("onnxruntime", "onnx", "onnx"),
+        ("tensorflow", "tensorflow", "savedmodel"),
+        # The litert extra is TensorFlow and LiteRT: only LiteRT is missing where TensorFlow is installed.
+        pytest.param("ai_edge_litert", "litert", "litert", marks=pytest.mark.tensorflow),
+        ("executorch", "executorch", "executorch"),
+    ],
+)
+def test_missing_extra_names_the_pip_extra(capsys, monkeypatch, tmp_path, module_name, extra, format):
     monkeypatch.setitem(sys.modules, module_name, None)  # makes `import module_name` raise ImportError
-    format = "onnx" if extra == "onnx" else "savedmodel"
     with pytest.raises(MissingDependencyError) as error:
         check_export(tmp_path / "out", format=format)
     assert isinstance(error.value, ImportError)  # also catchable the usual way for optional dependencies
@@ -172,4 +181,14 @@ def test_cli_help_lists_the_formats(capsys):
         main(["export", "--help"])
     assert exit_info.value.code == 0
     help_text = capsys.readouterr().out
-    assert "{onnx,torchscript,savedmodel,openvino}" in help_text and "--dynamic-size" in help_text
+    assert "{onnx,torchscript,savedmodel,openvino,litert,executorch}" in help_text and "--dynamic-size" in help_text
+    assert "--dtype {float32,int8}" in help_text and "--calibration PATH" in help_text
+
+
+@pytest.mark.parametrize("name", ["m.tflite", "m.pte"])
+def test_on_device_formats_refuse_a_free_size(tmp_path, flowers_module, name):
+    with pytest.raises(
+        ExportError, match=r"takes the module's own image size; --dynamic-size .* is for onnx, savedmodel"
+    ):
+        export(flowers_module, tmp_path / name, dynamic_size=True)
+    assert list(tmp_path.iterdir()) == []

@@ -55,7 +55,7 @@ def load_module(
     if device is not None:
         _check_device(device)
     flush_denormals()
-    images = _calibration_paths(calibration) if calibration else None
+    images = calibration_paths(calibration) if calibration else None
     try:
         module = load(
             handle,
@@ -110,7 +110,8 @@ def speed_options(args: argparse.Namespace) -> dict:
     return {"dtype": args.dtype, "engine": engine, "calibration": args.calibration}
 
 
-def _calibration_paths(arguments: list[str]) -> list[str]:
+def calibration_paths(arguments: list[str]) -> list[str]:
+    """--calibration's PATH arguments (files, folders, @lists) as image paths, or a usage error."""
     from ..batch import expand_inputs
 
     inputs = expand_inputs(arguments)

@@ -11,7 +11,7 @@ from ..batch.runner import DEFAULT_CHUNK_SIZE
 from ..errors import CommandError, OptionError
 from ..evaluate import METRICS_FILE, REPORT_FILE, evaluate
 from .common import (
-    _calibration_paths,
+    calibration_paths,
     device_name,
     dtype_argument,
     dtype_help,
@@ -132,7 +132,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     # Subnormal floats make CPU convolutions many times slower; the CLI owns its process (as classify does).
     flush_denormals()
-    calibration = _calibration_paths(args.calibration) if args.calibration else None
+    calibration = calibration_paths(args.calibration) if args.calibration else None
     try:
         metrics = evaluate(
             args.weights,

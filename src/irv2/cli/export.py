@@ -1,17 +1,18 @@
-"""``irv2 export --weights HANDLE --format onnx|torchscript|savedmodel|openvino -o OUT``: one call to
+"""``irv2 export --weights HANDLE --format onnx|torchscript|savedmodel|openvino|litert|executorch -o OUT``: one call to
 ``irv2.export``."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
 import textwrap
 
 from ..errors import ExportError, MissingDependencyError
 from ..export import FORMATS, FORMATS_TABLE, check_export, export
-from .common import CommandError, load_module, os_failure
+from .common import CommandError, calibration_paths, load_module, os_failure
 
 DESCRIPTION = """\
 Export weights to a deployment format, with TF-Hub's interface: input `images` float32 [B, H, W, 3]
@@ -47,7 +48,7 @@ def _folder_formats() -> list[str]:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
-        help="export weights to ONNX, TorchScript, a TensorFlow SavedModel or OpenVINO IR",
+        help="export weights to ONNX, TorchScript, a TensorFlow SavedModel, OpenVINO IR, LiteRT or ExecuTorch",
         description=DESCRIPTION.format(formats=_formats_text()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -78,10 +79,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--dynamic-size",
         action="store_true",
         help="let height and width vary too (each at least 75), not only the batch ("
-        + ", ".join(spec.name for spec in FORMATS_TABLE.values() if not spec.any_size)
+        + ", ".join(spec.name for spec in FORMATS_TABLE.values() if spec.dynamic_size and not spec.any_size)
         + "; "
         + ", ".join(spec.name for spec in FORMATS_TABLE.values() if spec.any_size)
         + " always does)",
+    )
+    int8_formats = ", ".join(spec.name for spec in FORMATS_TABLE.values() if spec.write_int8 is not None)
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "int8"),
+        default="float32",
+        help=f"int8 ({int8_formats}): weights and activations quantized on --calibration images, float32 images in "
+        "and outputs out; prints the int8 file's error and top-1 agreement against float32 on those images",
+    )
+    parser.add_argument(
+        "--calibration",
+        action="append",
+        metavar="PATH",
+        help="images that calibrate --dtype int8 (a file, folder or @list; repeatable): 32-128 typical of your task",
     )
     parser.add_argument(
         "--force",
@@ -99,15 +114,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.format == "savedmodel":
-        _import_tensorflow_quietly()
+    if args.format in ("savedmodel", "litert") or str(args.output).endswith(".tflite"):
+        _import_quietly("tensorflow")
+    elif args.format == "executorch" or str(args.output).endswith(".pte"):
+        # torchao, which ExecuTorch imports, reports each GPU kernel library it cannot load on a CPU machine.
+        _import_quietly("executorch.exir", "executorch.backends.xnnpack.partition.xnnpack_partitioner")
     # Checked before the weights load (seconds to minutes): a wrong path or a missing extra fails at once.
     try:
-        format = check_export(args.output, format=args.format, overwrite=args.force)
+        format = check_export(args.output, format=args.format, overwrite=args.force, dtype=args.dtype)
     except MissingDependencyError:
         raise  # an environment problem, not a usage error: exit status 1
     except ExportError as exc:  # no format, a missing folder, an existing OUT: the command line needs changing
         raise CommandError(str(exc), status=2) from None
+    calibration = None
+    if args.dtype == "int8":
+        if not args.calibration:
+            raise CommandError(
+                "--dtype int8 needs --calibration PATH (image files, folders or @lists; 32-128 typical of your "
+                "task): their activation ranges fix the quantization",
+                status=2,
+            )
+        calibration = calibration_paths(args.calibration)
+    elif args.calibration:
+        raise CommandError("--calibration calibrates --dtype int8; this export is float32", status=2)
     module = load_module(args.weights, quiet=args.quiet, engine="plain")  # only its network is exported
     try:
         result = export(
@@ -117,24 +146,33 @@ def run(args: argparse.Namespace) -> int:
             dynamic_size=args.dynamic_size,
             overwrite=args.force,
             verify=not args.no_verify,
+            dtype=args.dtype,
+            calibration=calibration,
         )
     except OSError as exc:
         raise os_failure(exc, f"{args.output}: cannot write") from None
     if not args.quiet:
         checked = ", ".join(f"{name} {error:.1e}" for name, error in result.errors.items())
         check = f"; max relative error vs irv2: {checked}" if checked else "; not verified"
+        if result.dtype == "int8":
+            images = len(calibration or [])
+            check = f"; int8 against irv2's float32 on {images} calibration images: max relative error {checked}"
+            if result.top1_agreement is not None:
+                check += f", top-1 agreement {result.top1_agreement:.1%}"
         classes = f"{module.num_classes} classes" if module.num_classes else "features only"
-        print(f"irv2: wrote {result.path} ({format}, {classes}){check}", file=sys.stderr)
+        kind = format if result.dtype == "float32" else f"{format} {result.dtype}"
+        print(f"irv2: wrote {result.path} ({kind}, {classes}){check}", file=sys.stderr)
     print(result.path)
     return 0
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its start-up notes kept off the user's stderr.
+def _import_quietly(*modules: str) -> None:
+    """Import an exporter's runtime with its start-up notes kept off the user's stderr.
 
     TensorFlow 2.21 writes absl and oneDNN notes straight to file descriptor 2 while it is imported, whatever
-    ``TF_CPP_MIN_LOG_LEVEL`` says, so for the import only, descriptor 2 points at /dev/null. The CLI owns its
-    process. A failed import is not reported here: ``check_export`` names the extra to install.
+    ``TF_CPP_MIN_LOG_LEVEL`` says, and ExecuTorch's torchao prints a line per GPU library it cannot load, so for
+    the import only, descriptor 2 points at /dev/null. The CLI owns its process. A failed import is not
+    reported here: ``check_export`` names the extra to install.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # later C++ notes (graph optimisation, threads)
     sys.stderr.flush()
@@ -142,8 +180,9 @@ def _import_tensorflow_quietly() -> None:
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            with contextlib.suppress(ImportError):
-                import tensorflow  # noqa: F401
+            for module in modules:
+                with contextlib.suppress(ImportError):
+                    importlib.import_module(module)
     finally:
         os.dup2(saved, 2)
         os.close(saved)

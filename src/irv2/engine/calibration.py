@@ -12,8 +12,11 @@ import warnings
 import numpy as np
 
 
-def check_calibration(images: np.ndarray | None, image_size: tuple[int, int]) -> np.ndarray:
-    """``images`` as float32 ``[N, H, W, 3]``, or ValueError saying what is wrong with them and what to pass."""
+def check_calibration(images: np.ndarray | None, image_size: tuple[int, int], *, stacklevel: int = 6) -> np.ndarray:
+    """``images`` as float32 ``[N, H, W, 3]``, or ValueError saying what is wrong with them and what to pass.
+
+    ``stacklevel`` points the few-images warning at the caller's line (the default: past an engine's constructor
+    and builder, and ``irv2.load``)."""
     if images is None:
         raise ValueError(
             "int8 needs calibration images, typical of what you will classify: pass calibration= (an array "
@@ -34,7 +37,7 @@ def check_calibration(images: np.ndarray | None, image_size: tuple[int, int]) ->
             f"int8 calibrated on {len(array)} images: activation ranges from so few images may clip yours; "
             "32-128 typical images are better",
             RuntimeWarning,
-            stacklevel=6,  # past the engine's constructor and builder, and irv2.load: the caller's line
+            stacklevel=stacklevel,
         )
     return array
 

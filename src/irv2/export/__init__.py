@@ -1,4 +1,5 @@
-"""Export a module to deployment formats: ONNX, TorchScript, a TensorFlow SavedModel and OpenVINO IR.
+"""Export a module to deployment formats: ONNX, TorchScript, a TensorFlow SavedModel, OpenVINO IR, and LiteRT
+(.tflite) and ExecuTorch (.pte) for phones and boards.
 
 >>> from irv2.export import export
 >>> export("google/imagenet/inception_resnet_v2/classification/1", "irv2.onnx")   # format from the suffix
@@ -6,8 +7,8 @@
 Every format takes ``images`` float32 ``[B, H, W, 3]`` in [0, 1] (channel last, as TF-Hub; 299 x 299 for the
 TF-Hub weights) and gives ``logits`` ``[B, num_classes]`` and ``features`` ``[B, 1536]``. ONNX needs
 ``pip install 'irv2[onnx]'``, the SavedModel ``pip install 'irv2[tensorflow]'``, OpenVINO IR
-``pip install 'irv2[openvino]'``; each is imported only when used. The formats are one table,
-:data:`FORMATS_TABLE`.
+``pip install 'irv2[openvino]'``, LiteRT ``'irv2[litert]'`` and ExecuTorch ``'irv2[executorch]'``; each is
+imported only when used. The formats are one table, :data:`FORMATS_TABLE`.
 """
 
 from .._lazy import forwarding, lazy_attributes
@@ -42,4 +43,6 @@ __getattr__, __dir__ = lazy_attributes(
 )
 
 
-export = forwarding(__name__, ".api", "export", "Export a module to ONNX, TorchScript, a SavedModel or OpenVINO IR")
+export = forwarding(
+    __name__, ".api", "export", "Export a module to ONNX, TorchScript, a SavedModel, OpenVINO IR, LiteRT or ExecuTorch"
+)

@@ -1,5 +1,5 @@
-"""``irv2.export``: write a module as ONNX, TorchScript, a TensorFlow SavedModel or OpenVINO IR, checked
-against irv2.
+"""``irv2.export``: write a module as ONNX, TorchScript, a TensorFlow SavedModel, OpenVINO IR, LiteRT or
+ExecuTorch, checked against irv2.
 
 Every format keeps TF-Hub's interface: ``images`` float32 ``[B, H, W, 3]`` (channel last, the module's size:
 299 x 299 for the TF-Hub weights) with values in [0, 1] in; ``logits`` ``[B, num_classes]`` and ``features``
@@ -11,7 +11,9 @@ place: a failed or inexact export never leaves a file behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ from ..api import Module, load
 from ..atomic import atomic_path
 from ..disk_full import on_disk_full, size_text, unchanged
 from ..engine.io_names import EXPORT_INPUT as INPUT_NAME
+from ..engine.io_names import LOGITS
 from ..engine.runtime_engine import float32_size
 from ..errors import ExportError, Irv2Error, OutputExistsError
 from ..extras import require_extra
@@ -43,15 +46,21 @@ class ExportResult:
     """What ``export`` wrote. ``os.fspath(result)`` is the path.
 
     Attributes:
-        path: the file (ONNX, TorchScript) or folder (SavedModel, OpenVINO IR) written.
-        format: ``onnx``, ``torchscript``, ``savedmodel`` or ``openvino``.
+        path: the file (ONNX, TorchScript, LiteRT, ExecuTorch) or folder (SavedModel, OpenVINO IR) written.
+        format: ``onnx``, ``torchscript``, ``savedmodel``, ``openvino``, ``litert`` or ``executorch``.
         errors: per output (``logits``, ``features``), the largest ``max |export - irv2| / max |irv2|`` over
-            the check batches, as the format's runtime computed it; empty when ``verify=False``.
+            the check batches, as the format's runtime computed it; empty when ``verify=False``. For int8, the
+            same measure against irv2's float32 on the calibration images.
+        dtype: ``float32``, or ``int8`` for a quantized export.
+        top1_agreement: for int8, the fraction of calibration images whose top class is float32's; None
+            otherwise (and for a feature-vector module).
     """
 
     path: Path
     format: str
     errors: dict[str, float] = field(default_factory=dict)
+    dtype: str = "float32"
+    top1_agreement: float | None = None
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -65,6 +74,8 @@ def export(
     dynamic_size: bool = False,
     overwrite: bool = False,
     verify: bool = True,
+    dtype: str = "float32",
+    calibration: np.ndarray | Sequence[str | os.PathLike[str]] | None = None,
 ) -> ExportResult:
     """Export ``module`` (or the weights ``irv2.load`` finds for a handle) to ``path``.
 
@@ -79,7 +90,8 @@ def export(
         path: the ``.onnx`` file, TorchScript ``.pt`` file, SavedModel folder or OpenVINO IR folder
             (``model.xml`` and ``model.bin``) to write.
         format: ``onnx`` (needs ``irv2[onnx]``), ``torchscript``, ``savedmodel`` (needs
-            ``irv2[tensorflow]``) or ``openvino`` (needs ``irv2[openvino]``); None infers it from a ``.onnx``
+            ``irv2[tensorflow]``), ``openvino`` (needs ``irv2[openvino]``), ``litert`` (``irv2[litert]``) or
+            ``executorch`` (``irv2[executorch]``); None infers it from a ``.onnx``, ``.tflite``, ``.pte``
             or ``.pt`` suffix.
         dynamic_size: also let height and width vary (each at least 75) in ONNX, the SavedModel and
             OpenVINO IR; TorchScript always accepts any size.
@@ -87,7 +99,14 @@ def export(
             OpenVINO IR); otherwise refuse.
         verify: read the export back with its runtime and require every output within ``TOLERANCE``
             (1e-4, relative to the output's largest magnitude) of irv2 on the bundled photo, at batch
-            sizes 2 and 1, and at 263 x 320 where the size is free (``dynamic_size``, TorchScript).
+            sizes 2 and 1, and at 263 x 320 where the size is free (``dynamic_size``, TorchScript). An int8
+            export is measured instead: its error and top-1 agreement against float32 on the calibration
+            images, reported in the result, never refused.
+        dtype: ``float32``, or ``int8`` for ``litert`` and ``executorch``: weights and activations quantized
+            on ``calibration``, with float32 images in and float32 outputs out.
+        calibration: for int8, the images whose activation ranges fix the quantization, typical of what the
+            export will classify: image paths (preprocessed by ``module.preprocess``'s recipe) or an array
+            ``[N, H, W, 3]`` in [0, 1] at the module's size; 32-128 images are plenty.
 
     Raises:
         OutputExistsError: ``path`` exists and ``overwrite`` is False.
@@ -95,8 +114,19 @@ def export(
         MissingDependencyError: the format's extra is not installed.
         ExportError: anything else that stops the export, including a failed check.
     """
-    format = check_export(path, format=format, overwrite=overwrite)
+    format = check_export(path, format=format, overwrite=overwrite, dtype=dtype)
+    if dtype == "int8" and calibration is None:
+        raise ExportError(
+            "an int8 export needs calibration images, typical of what it will classify: pass calibration= "
+            "(image paths, or an array [N, H, W, 3] in [0, 1]) to irv2.export, or --calibration PATH... to "
+            "irv2 export (files or folders; 32-128 images are plenty)"
+        )
     spec = FORMATS_TABLE[format]
+    if dynamic_size and not spec.dynamic_size:
+        free = ", ".join(name for name, other in FORMATS_TABLE.items() if other.dynamic_size and not other.any_size)
+        raise ExportError(
+            f"a {format} export takes the module's own image size; --dynamic-size (dynamic_size=True) is for {free}"
+        )
     target = Path(path)
     if not isinstance(module, Module):
         module = load(module, engine="plain")  # only its network is exported: no engine to build
@@ -104,27 +134,38 @@ def export(
 
     wrapper = export_wrapper(module)
     metadata = export_metadata(module, format=format, dynamic_size=dynamic_size)
+    if dtype == "int8":
+        images = _calibration(calibration, module)
+        metadata["dtype"] = "int8"
+        return _export_int8(wrapper, module, target, spec, metadata, images)
     # Every format holds the network's weights in float32, a few buffers and the graph besides.
     room = f"free about {size_text(float32_size(module.model))} in {target.parent} and export again"
     full = on_disk_full(target, kept=f"no part of the export ({unchanged(target)})", resume=room)
-    try:
-        # Written and checked under a temporary name: a failed or inexact export leaves nothing behind.
-        with full, atomic_path(target) as scratch:
-            spec.write(wrapper, module, scratch, dynamic_size, metadata)
-            images = check_images(module.expected_image_size, any_size=dynamic_size or spec.any_size)
-            errors = _verify(wrapper, scratch, spec, images) if verify else {}
-    except Exception as exc:
-        if not isinstance(exc, (Irv2Error, OSError)):
-            # An exporter or runtime failure (torch.export, onnxruntime, TensorFlow, OpenVINO): one line for the user,
-            # the original exception chained for whoever debugs it.
-            lines = str(exc).strip().splitlines()
-            detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-            raise ExportError(f"the {format} export failed ({detail}); nothing was written") from exc
-        raise
+    # Written and checked under a temporary name: a failed or inexact export leaves nothing behind.
+    with _runtime_failures(format), full, atomic_path(target) as scratch:
+        spec.write(wrapper, module, scratch, dynamic_size, metadata)
+        images = check_images(module.expected_image_size, any_size=dynamic_size or spec.any_size)
+        errors = _verify(wrapper, scratch, spec, images) if verify else {}
     return ExportResult(target, format, errors)
 
 
-def check_export(path: str | os.PathLike[str], *, format: str | None = None, overwrite: bool = False) -> str:
+@contextlib.contextmanager
+def _runtime_failures(format: str) -> Iterator[None]:
+    """An exporter or runtime failure (torch.export, onnxruntime, TensorFlow, OpenVINO, LiteRT, ExecuTorch) as one
+    ExportError line for the user, the original exception chained for whoever debugs it."""
+    try:
+        yield
+    except (Irv2Error, OSError):
+        raise
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+        raise ExportError(f"the {format} export failed ({detail}); nothing was written") from exc
+
+
+def check_export(
+    path: str | os.PathLike[str], *, format: str | None = None, overwrite: bool = False, dtype: str = "float32"
+) -> str:
     """Everything ``export`` can check before loading any weights; returns the format.
 
     Raises ``ExportError`` for an unknown format or a missing folder, ``OutputExistsError`` for a destination
@@ -140,6 +181,14 @@ def check_export(path: str | os.PathLike[str], *, format: str | None = None, ove
     if format not in FORMATS_TABLE:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     spec = FORMATS_TABLE[format]
+    if dtype not in ("float32", "int8"):
+        raise ExportError(f"unknown export dtype {dtype!r}; choose float32 or int8")
+    if dtype == "int8" and spec.write_int8 is None:
+        int8 = ", ".join(name for name, other in FORMATS_TABLE.items() if other.write_int8 is not None)
+        raise ExportError(
+            f"no int8 export for {format}: choose one of {int8}, or export float32 (OpenVINO's int8 is made "
+            "where the file is loaded: irv2.load(dtype='int8', calibration=...))"
+        )
     if spec.extra is not None:
         require_extra(spec.extra, f"exporting to {format}")
     if not target.parent.is_dir():
@@ -174,6 +223,43 @@ def export_metadata(module: Module, *, format: str, dynamic_size: bool) -> dict[
         "preprocessing": module.preprocessing.to_dict(),
         "provenance": module.info.provenance,
     }
+
+
+def _calibration(calibration: Any, module: Module) -> np.ndarray:
+    from ..api.load import calibration_images
+    from ..engine.calibration import check_calibration
+
+    try:
+        images = calibration_images(calibration, module.preprocessing)
+        # The few-images warning points at the line that called irv2.export.
+        return check_calibration(images, module.expected_image_size, stacklevel=4)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def _export_int8(
+    wrapper: ExportWrapper,
+    module: Module,
+    target: Path,
+    spec: ExportFormat,
+    metadata: dict[str, Any],
+    images: np.ndarray,
+) -> ExportResult:
+    """Quantize on ``images``, then measure the int8 file in its own runtime against float32 on the same images."""
+    from .wrapper import reference_outputs, relative_error
+
+    assert spec.write_int8 is not None  # check_export refused the others
+    room = f"free about {size_text(float32_size(module.model) // 3)} in {target.parent} and export again"
+    full = on_disk_full(target, kept=f"no part of the export ({unchanged(target)})", resume=room)
+    with _runtime_failures(spec.name), full, atomic_path(target) as scratch:
+        spec.write_int8(wrapper, module, scratch, metadata, images)
+        expected = reference_outputs(wrapper, images)
+        actual = spec.read(scratch, images, wrapper)
+    errors = {name: relative_error(np.asarray(actual[name]), value) for name, value in expected.items()}
+    agreement = None
+    if LOGITS in expected:
+        agreement = float(np.mean(actual[LOGITS].argmax(1) == expected[LOGITS].argmax(1)))
+    return ExportResult(target, spec.name, errors, dtype="int8", top1_agreement=agreement)
 
 
 def _verify(wrapper: ExportWrapper, path: Path, spec: ExportFormat, batches: list[np.ndarray]) -> dict[str, float]:

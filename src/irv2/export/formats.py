@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 Writer = Callable[["ExportWrapper", Module, Path, bool, dict[str, Any]], None]
 # read(path, images [B, H, W, 3], wrapper): load the export with its own runtime, run it, {output name: array}.
 Reader = Callable[[Path, np.ndarray, "ExportWrapper"], dict[str, np.ndarray]]
+# write_int8(wrapper, module, path, metadata, calibration [N, H, W, 3] in [0, 1]): an int8 export at ``path``.
+Int8Writer = Callable[["ExportWrapper", Module, Path, dict[str, Any], np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,11 @@ class ExportFormat:
         folder: for a folder format, the file every export of it holds (``saved_model.pb``), by which
             ``overwrite`` tells a folder it may replace; None for a one-file format.
         any_size: whether every export of it takes any image size, ``dynamic_size`` or not (TorchScript).
+        dynamic_size: whether ``dynamic_size`` can free its height and width (not for the on-device formats,
+            whose converters and runtimes plan memory for one image size).
         write, read: see :data:`Writer` and :data:`Reader`.
+        write_int8: see :data:`Int8Writer`; None where the format has no int8 export here (OpenVINO's int8 is
+            made at load: ``irv2.load(dtype="int8")``).
     """
 
     name: str
@@ -50,6 +56,8 @@ class ExportFormat:
     any_size: bool
     write: Writer
     read: Reader
+    write_int8: Int8Writer | None = None
+    dynamic_size: bool = True
 
 
 def _write_onnx(wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict) -> None:
@@ -110,6 +118,46 @@ def _read_openvino(path: Path, images: np.ndarray, wrapper: ExportWrapper) -> di
     return run_openvino(path, images)
 
 
+def _write_litert(wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict) -> None:
+    from .litert import write_litert
+
+    write_litert(wrapper.model, path, image_size=module.expected_image_size, metadata=metadata)
+
+
+def _write_litert_int8(
+    wrapper: ExportWrapper, module: Module, path: Path, metadata: dict, calibration: np.ndarray
+) -> None:
+    from .litert import write_litert
+
+    write_litert(wrapper.model, path, image_size=module.expected_image_size, metadata=metadata, calibration=calibration)
+
+
+def _read_litert(path: Path, images: np.ndarray, wrapper: ExportWrapper) -> dict[str, np.ndarray]:
+    from .litert import run_litert
+
+    return run_litert(path, images)
+
+
+def _write_executorch(wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict) -> None:
+    from .executorch import write_executorch
+
+    write_executorch(wrapper, path, image_size=module.expected_image_size, metadata=metadata)
+
+
+def _write_executorch_int8(
+    wrapper: ExportWrapper, module: Module, path: Path, metadata: dict, calibration: np.ndarray
+) -> None:
+    from .executorch import write_executorch
+
+    write_executorch(wrapper, path, image_size=module.expected_image_size, metadata=metadata, calibration=calibration)
+
+
+def _read_executorch(path: Path, images: np.ndarray, wrapper: ExportWrapper) -> dict[str, np.ndarray]:
+    from .executorch import run_executorch
+
+    return run_executorch(path, images)
+
+
 FORMATS_TABLE: dict[str, ExportFormat] = {
     spec.name: spec
     for spec in (
@@ -158,6 +206,34 @@ FORMATS_TABLE: dict[str, ExportFormat] = {
             any_size=False,
             write=_write_openvino,
             read=_read_openvino,
+        ),
+        ExportFormat(
+            "litert",
+            "LiteRT",
+            "one .tflite file for LiteRT (TensorFlow Lite) on phones and boards, checked with ai_edge_litert; "
+            "float32, or int8 with --dtype int8 --calibration; labels and preprocessing in its metadata",
+            (".tflite",),
+            "litert",
+            folder=None,
+            any_size=False,
+            write=_write_litert,
+            read=_read_litert,
+            write_int8=_write_litert_int8,
+            dynamic_size=False,
+        ),
+        ExportFormat(
+            "executorch",
+            "ExecuTorch",
+            "one .pte program lowered to XNNPACK for ExecuTorch on phones and boards, checked with its runtime; "
+            "float32, or int8 with --dtype int8 --calibration",
+            (".pte",),
+            "executorch",
+            folder=None,
+            any_size=False,
+            write=_write_executorch,
+            read=_read_executorch,
+            write_int8=_write_executorch_int8,
+            dynamic_size=False,
         ),
     )
 }

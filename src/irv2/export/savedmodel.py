@@ -111,6 +111,23 @@ def write_savedmodel(
     (extra / METADATA_FILE).write_text(metadata_json, encoding="utf-8")
 
 
+def tf_serving_function(tf: Any, model: InceptionResNetV2, image_size: tuple[int, int]) -> tuple[Any, Any]:
+    """The network as one TensorFlow function for converters (LiteRT): ``images`` ``[B, H, W, 3]`` in [0, 1]
+    at ``image_size`` → ``{"logits": ..., "features": ...}`` (``features`` only without a classifier), and the
+    object that owns its variables (a converter needs both)."""
+    network = _TFNetwork(tf, model)
+    owner = tf.Module()
+    owner.network_variables = list(network.variables.values())
+    spec = tf.TensorSpec([None, *image_size, 3], tf.float32, name=INPUT_NAME)
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def serving(images):
+        logits, features = network(images)
+        return {LOGITS: logits, FEATURES: features} if model.num_classes else {FEATURES: features}
+
+    return serving, owner
+
+
 def run_savedmodel(path: Path, images: np.ndarray) -> dict[str, np.ndarray]:
     """Load the SavedModel with ``tf.saved_model.load`` and run ``serving_default``: ``{output name: array}``."""
     import tensorflow as tf
