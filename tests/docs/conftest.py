@@ -121,6 +121,14 @@ def exported_savedmodel(tmp_path_factory, weights_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def exported_pte(tmp_path_factory, weights_dir) -> Path:
+    path = tmp_path_factory.mktemp("exported") / "irv2.pte"
+    result = run_irv2("export", "-w", weights_dir, "--no-verify", "-o", path)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
 def feature_vector_tarball(tmp_path_factory, tf_files) -> Path:
     """A compressed TF-Hub feature_vector/1 module, as TF-Hub serves it (TensorFlow writes the module)."""
     path = tmp_path_factory.mktemp("feature_vector") / "feature_vector_1.tar.gz"

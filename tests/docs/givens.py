@@ -94,6 +94,7 @@ GIVENS: dict[str, Given] = {
     "cached feature_vector/1": Given(_cached_feature_vector),
     "irv2.onnx": Given(_artifact("irv2.onnx", "exported", "onnx")),
     "irv2.pt": Given(_artifact("irv2.pt", "exported", "torchscript")),
+    "irv2.pte": Given(_artifact("irv2.pte", "exported_pte")),
     "irv2_savedmodel": Given(_artifact("irv2_savedmodel", "exported_savedmodel"), tensorflow=True),
     # What the serving recipes above these blocks leave running (the shell stops it when the recipe ends).
     "server": Given(shell="irv2 serve --weights irv2-module/ --port 8501 --model-name irv2"),
