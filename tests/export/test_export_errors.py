@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from export_support import FLOWERS
 
 from irv2.api.module import Module, ModuleInfo
@@ -129,7 +130,10 @@ def test_a_failed_export_leaves_nothing(monkeypatch, tmp_path, flowers_module, s
     with pytest.raises(ExportError) as error:
         export(flowers_module, tmp_path / "m.pt")
     # One line for the user; the exporter's own exception stays chained for debugging.
-    assert str(error.value) == "the torchscript export failed (RuntimeError: exporter crashed); nothing was written"
+    assert str(error.value) == (
+        f"the torchscript export failed (RuntimeError: exporter crashed; torch {torch.__version__}); "
+        "nothing was written"
+    )
     assert isinstance(error.value.__cause__, RuntimeError)
     assert list(tmp_path.iterdir()) == []
 
@@ -192,3 +196,28 @@ def test_on_device_formats_refuse_a_free_size(tmp_path, flowers_module, name):
     ):
         export(flowers_module, tmp_path / name, dynamic_size=True)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.tensorflow
+def test_a_converter_that_refuses_an_operator_names_it_and_its_version(monkeypatch, tmp_path, flowers_module):
+    import tensorflow as tf
+
+    class Refusing:
+        def __init__(self, *args):
+            pass
+
+        def convert(self):
+            # The shape of TFLiteConverter's refusals: the operator is named lines below the first.
+            raise RuntimeError("Could not translate MLIR to FlatBuffer.\n<unknown>:0: error: 'tf.FancyOp' op is "
+                               "neither a custom op nor a flex op")  # fmt: skip
+
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_concrete_functions", Refusing)
+    (tmp_path / "m.tflite").write_bytes(b"the old file")
+    with pytest.raises(ExportError) as error:
+        export(flowers_module, tmp_path / "m.tflite", overwrite=True)
+    assert str(error.value) == (
+        "the litert export failed (RuntimeError: Could not translate MLIR to FlatBuffer.; operator tf.FancyOp; "
+        f"tensorflow {tf.__version__}); nothing was written"
+    )
+    assert [path.name for path in tmp_path.iterdir()] == ["m.tflite"]
+    assert (tmp_path / "m.tflite").read_bytes() == b"the old file"

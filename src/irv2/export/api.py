@@ -12,7 +12,10 @@ place: a failed or inexact export never leaves a file behind.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
+import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,15 +155,39 @@ def export(
 @contextlib.contextmanager
 def _runtime_failures(format: str) -> Iterator[None]:
     """An exporter or runtime failure (torch.export, onnxruntime, TensorFlow, OpenVINO, LiteRT, ExecuTorch) as one
-    ExportError line for the user, the original exception chained for whoever debugs it."""
+    ExportError line for the user: the exception's first line, the operator it names (a converter's message
+    often names it lines further down), and the converter's version; the original exception is chained for
+    whoever debugs it."""
     try:
         yield
     except (Irv2Error, OSError):
         raise
     except Exception as exc:
-        lines = str(exc).strip().splitlines()
-        detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-        raise ExportError(f"the {format} export failed ({detail}); nothing was written") from exc
+        text = str(exc).strip()
+        lines = text.splitlines()
+        details = [f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__]
+        match = _OPERATOR.search(text)
+        operator = match and (match.group("name") or match.group("name2"))
+        if operator and operator not in details[0]:
+            details.append(f"operator {operator}")
+        details.append(_converter_version(FORMATS_TABLE[format].converter))
+        raise ExportError(f"the {format} export failed ({'; '.join(details)}); nothing was written") from exc
+
+
+# How converters name an operator they cannot take: MLIR's "'tf.Foo' op is neither a custom op ...", torch's and
+# ExecuTorch's "operator aten::foo", OpenVINO's "Operation type Foo".
+_OPERATOR = re.compile(r"'(?P<name>[\w.:]+)' op\b|\b(?:[Oo]perator|Operation type)[: ]+'?(?P<name2>[\w.:]+)")
+
+
+def _converter_version(module: str) -> str:
+    """``tensorflow 2.21.0``: the converter as the user's environment has it, for the bug report."""
+    version = getattr(sys.modules.get(module), "__version__", None)
+    if version is None:
+        try:
+            version = importlib.metadata.version(module)
+        except importlib.metadata.PackageNotFoundError:
+            version = "version unknown"
+    return f"{module} {version}"
 
 
 def check_export(

@@ -42,6 +42,7 @@ class ExportFormat:
         any_size: whether every export of it takes any image size, ``dynamic_size`` or not (TorchScript).
         dynamic_size: whether ``dynamic_size`` can free its height and width (not for the on-device formats,
             whose converters and runtimes plan memory for one image size).
+        converter: the module that converts to it (``tensorflow``), named with its version when it fails.
         write, read: see :data:`Writer` and :data:`Reader`.
         write_int8: see :data:`Int8Writer`; None where the format has no int8 export here (OpenVINO's int8 is
             made at load: ``irv2.load(dtype="int8")``).
@@ -54,6 +55,7 @@ class ExportFormat:
     extra: str | None
     folder: str | None
     any_size: bool
+    converter: str
     write: Writer
     read: Reader
     write_int8: Int8Writer | None = None
@@ -169,6 +171,7 @@ FORMATS_TABLE: dict[str, ExportFormat] = {
             "onnx",
             folder=None,
             any_size=False,
+            converter="onnx",
             write=_write_onnx,
             read=_read_onnx,
         ),
@@ -180,6 +183,7 @@ FORMATS_TABLE: dict[str, ExportFormat] = {
             None,
             folder=None,
             any_size=True,
+            converter="torch",
             write=_write_torchscript,
             read=_read_torchscript,
         ),
@@ -192,6 +196,7 @@ FORMATS_TABLE: dict[str, ExportFormat] = {
             "tensorflow",
             folder="saved_model.pb",
             any_size=False,
+            converter="tensorflow",
             write=_write_savedmodel,
             read=_read_savedmodel,
         ),
@@ -204,6 +209,7 @@ FORMATS_TABLE: dict[str, ExportFormat] = {
             "openvino",
             folder="model.xml",
             any_size=False,
+            converter="openvino",
             write=_write_openvino,
             read=_read_openvino,
         ),
@@ -216,6 +222,7 @@ FORMATS_TABLE: dict[str, ExportFormat] = {
             "litert",
             folder=None,
             any_size=False,
+            converter="tensorflow",
             write=_write_litert,
             read=_read_litert,
             write_int8=_write_litert_int8,
@@ -230,6 +237,7 @@ FORMATS_TABLE: dict[str, ExportFormat] = {
             "executorch",
             folder=None,
             any_size=False,
+            converter="executorch",
             write=_write_executorch,
             read=_read_executorch,
             write_int8=_write_executorch_int8,
