@@ -8,6 +8,7 @@ from shapes import CLASSES, write_dataset
 
 from irv2 import DatasetError
 from irv2.finetune.data import find_unreadable, list_images, split_dataset
+from listing_support import refuse_listing
 
 
 def _image(path, colour=(200, 10, 10)):
@@ -126,3 +127,15 @@ def test_separate_validation_set(tmp_path):
     write_dataset(tmp_path / "val", 1, seed=6, classes=CLASSES[2:3])
     with pytest.raises(DatasetError, match="not among the training classes"):
         split_dataset(tmp_path / "train", val=tmp_path / "val", scan=_no_scan)
+
+
+def test_a_folder_that_cannot_be_listed_is_an_error_not_fewer_images(tmp_path, monkeypatch):
+    write_dataset(tmp_path, per_class=2)
+    hidden = tmp_path / CLASSES[0] / "more"
+    hidden.mkdir()
+    refuse_listing(monkeypatch, hidden)
+    with pytest.raises(DatasetError, match=f"{hidden}: cannot list this folder of class '{CLASSES[0]}'"):
+        list_images(tmp_path)
+    unlisted = []
+    assert len(list_images(tmp_path, unlisted=unlisted)) == 2 * len(CLASSES)
+    assert unlisted == [(str(hidden), CLASSES[0], "Permission denied")]

@@ -62,28 +62,40 @@ class DataSplit:
         return {name: counter.get(i, 0) for i, name in enumerate(self.classes)}
 
 
-def list_images(source: str | os.PathLike[str]) -> list[tuple[str, str]]:
+def list_images(
+    source: str | os.PathLike[str], *, unlisted: list[tuple[str, str, str]] | None = None
+) -> list[tuple[str, str]]:
     """``(path, class name)`` for every image a folder or CSV lists, in a stable order.
 
+    A folder inside a class folder that cannot be listed (no permission, gone) is an error: with ``unlisted``
+    it is appended there as ``(folder, class name, reason)`` instead, for a caller that counts it.
+
     Raises:
-        DatasetError: ``source`` does not exist, a CSV row is malformed, a class folder holds no images.
+        DatasetError: ``source`` does not exist, a CSV row is malformed, a class folder holds no images, or a
+            folder cannot be listed (without ``unlisted``).
     """
     source = Path(source)
     if source.is_dir():
-        return _from_folder(source)
+        return _from_folder(source, unlisted)
     if source.is_file():
         return _from_csv(source)
     raise DatasetError(f"{source}: no such folder or CSV file")
 
 
-def _from_folder(root: Path) -> list[tuple[str, str]]:
+def _from_folder(root: Path, unlisted: list[tuple[str, str, str]] | None) -> list[tuple[str, str]]:
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise DatasetError(f"{root}: no class folders (expected one subfolder of images per class)")
     items = []
     for class_dir in class_dirs:
-        found = sorted(_walk_images(class_dir))
-        if not found:
+        failures: list[tuple[str, str]] = []
+        found = sorted(_walk_images(class_dir, failures))
+        if failures and unlisted is None:
+            folder, reason = failures[0]
+            raise DatasetError(f"{folder}: cannot list this folder of class {class_dir.name!r} ({reason})")
+        if unlisted is not None:
+            unlisted += [(folder, class_dir.name, reason) for folder, reason in failures]
+        if not found and not failures:
             raise DatasetError(
                 f"{class_dir}: class {class_dir.name!r} has no images "
                 f"(looked for {', '.join(sorted(IMAGE_EXTENSIONS))}); remove the folder or add images"
@@ -92,9 +104,15 @@ def _from_folder(root: Path) -> list[tuple[str, str]]:
     return items
 
 
-def _walk_images(folder: Path) -> list[str]:
+def _walk_images(folder: Path, failures: list[tuple[str, str]]) -> list[str]:
+    """The images below ``folder``; each folder that cannot be listed goes to ``failures`` as (path, reason)
+    (os.walk would skip it without a word)."""
+
+    def on_error(error: OSError) -> None:
+        failures.append((error.filename or os.fspath(folder), error.strerror or str(error)))
+
     found = []
-    for directory, subdirs, files in os.walk(folder):
+    for directory, subdirs, files in os.walk(folder, onerror=on_error):
         subdirs[:] = [d for d in subdirs if not d.startswith(".")]
         found += [
             os.path.join(directory, f)
