@@ -3,8 +3,8 @@ tests/evaluate and the recipes of docs/evaluate.md).
 
 Each layout gets the same images under the names that layout uses: ``val/<synset>/ILSVRC2012_val_N.JPEG``
 (ImageNet's folders), a flat ``ILSVRC2012_img_val/`` with Kaggle's ``LOC_val_solution.csv`` or with the devkit's
-``ILSVRC2012_validation_ground_truth.txt`` and a ``meta.mat`` whose class IDs are deliberately not in sorted
-synset order, as the real devkit's are not.
+``ILSVRC2012_validation_ground_truth.txt`` and a ``meta.mat`` whose class IDs are in the devkit's order, which is not
+the sorted synset order; ImageNet-V2's numbered folders; ReaL's ``real.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ COUNT, BROKEN = 15, 14
 RANKS = [0, 0, 0, 0, 0, 1, 2, 3, 4, 700, 700, 700, 700, 700]
 TOP1, TOP5 = 5 / 14, 9 / 14
 FINETUNED_CLASSES = ["cat", "coffee", "rocket"]
+# Logits differ in their last bits with the batch an image is in (oneDNN blocks batches by size); the labels'
+# ranks must be clear of that noise, which is about 1e-6 here.
+MARGIN = 1e-4
 
 
 def draw_images(photo_arrays: dict[str, np.ndarray], count: int, *, broken: Sequence[int] = ()) -> list[bytes]:
@@ -78,12 +81,38 @@ def write_kaggle(path: Path, labels: dict[int, str]) -> Path:
     return path
 
 
-def devkit_order(seed: int = 2012) -> list[str]:
-    """The 1000 synsets in a devkit-like order: class ID ``i`` is ``order[i - 1]``; a seeded shuffle, so that an
-    ID read as a position in the sorted order names the wrong class."""
-    order = list(np.random.default_rng(seed).permutation(SYNSETS))
+def devkit_order() -> list[str]:
+    """The 1000 synsets in the devkit's class-ID order, as irv2 ships it (class ID ``i`` is ``order[i - 1]``;
+    tests/evaluate/test_evaluate_datasets.py checks the copy)."""
+    from irv2.evaluate.datasets import devkit_order as shipped
+
+    order = shipped()
     assert order != SYNSETS
     return order
+
+
+def shuffled_order(seed: int = 2012) -> list[str]:
+    """The 1000 synsets in an order that is neither the devkit's nor the sorted one: a seeded shuffle."""
+    order = list(np.random.default_rng(seed).permutation(SYNSETS))
+    assert order not in (SYNSETS, devkit_order())
+    return order
+
+
+def write_imagenet_v2(root: Path, files: Sequence[bytes], labels: Sequence[str]) -> Path:
+    """``root/<i>/<name>.jpeg``: ImageNet-V2's layout, folder ``i`` holding the ``i``-th synset in sorted order."""
+    for number, (data, label) in enumerate(zip(files, labels, strict=True), start=1):
+        folder = root / str(SYNSETS.index(label))
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{number:04x}{number * 7919:016x}.jpeg").write_bytes(data)  # hashes, as the release names them
+    return root
+
+
+def write_real(path: Path, label_sets: Sequence[Sequence[str]]) -> Path:
+    """ReaL's ``real.json``: per image, in image-number order, the indices of its right classes in sorted order."""
+    import json
+
+    path.write_text(json.dumps([sorted(SYNSETS.index(label) for label in labels) for labels in label_sets]))
+    return path
 
 
 def write_devkit(folder: Path, labels: dict[int, str], order: Sequence[str], *, meta: bool = True) -> Path:
@@ -117,3 +146,21 @@ def write_meta_mat(path: Path, order: Sequence[str], inner_nodes: int = 5) -> No
 def write_synsets_file(path: Path, order: Sequence[str]) -> Path:
     path.write_text("\n".join(order) + "\n")
     return path
+
+
+def subset_scores(logits: np.ndarray, labels: list[str], classes: list[str], keys: list[str]) -> tuple[float, float]:
+    """The top-1 and top-5 of ``labels`` when only the outputs of ``classes`` are ranked (ImageNet-A's and -R's
+    protocol), from ``logits`` ``[N, len(keys)]``; each label's place must be clear of the batch noise."""
+    outputs = sorted(keys.index(c) for c in classes)
+    subset = logits[:, outputs]
+    ordered = -np.sort(-subset, axis=1)
+    top1 = top5 = 0
+    for i, label in enumerate(labels):
+        mine = subset[i, outputs.index(keys.index(label))]
+        rank = int((subset[i] > mine).sum())
+        edges = [ordered[i, 1] if rank == 0 else ordered[i, 0]]  # what decides top-1
+        if len(outputs) > 5:
+            edges.append(ordered[i, 5] if rank < 5 else ordered[i, 4])  # what decides top-5
+        assert all(abs(mine - edge) > MARGIN for edge in edges), f"image {i}: rank {rank} is too close to call"
+        top1, top5 = top1 + (rank == 0), top5 + (rank < 5)
+    return top1 / len(labels), top5 / len(labels)

@@ -142,9 +142,10 @@ def feature_vector_tarball(tmp_path_factory, tf_files) -> Path:
 @pytest.fixture(scope="session")
 def imagenet_standin(tmp_path_factory, photo_arrays) -> Path:
     """ImageNet's validation set as it is distributed, in miniature (docs/evaluate.md's recipes): 12 drawn
-    images of 4 classes as ``val/<synset>/`` folders, flat in ``ILSVRC2012_img_val/`` beside the devkit's
-    ``ILSVRC2012_devkit_t12/data/`` (ground truth, and a ``meta.mat`` in a shuffled class order, as the real one
-    is not sorted either), and in Kaggle's ``kaggle/ILSVRC/Data/CLS-LOC/val/`` under its ``LOC_val_solution.csv``."""
+    images of 4 classes as ``val/<synset>/`` folders (and as ``sketch/`` and ``imagenet-r/``, which come in the
+    same layout), flat in ``ILSVRC2012_img_val/`` beside the devkit's ``ILSVRC2012_devkit_t12/data/`` (ground
+    truth and ``meta.mat``) and ReaL's ``real.json``, in Kaggle's ``kaggle/ILSVRC/Data/CLS-LOC/val/`` under its
+    ``LOC_val_solution.csv``, and as ImageNet-V2's numbered folders."""
     from evaluate_support import (
         SYNSETS,
         devkit_order,
@@ -152,7 +153,9 @@ def imagenet_standin(tmp_path_factory, photo_arrays) -> Path:
         write_devkit,
         write_flat,
         write_folders,
+        write_imagenet_v2,
         write_kaggle,
+        write_real,
         write_synsets_file,
     )
 
@@ -160,11 +163,14 @@ def imagenet_standin(tmp_path_factory, photo_arrays) -> Path:
     files = draw_images(photo_arrays, 12)
     labels = [SYNSETS[[281, 282, 417, 504][i % 4]] for i in range(12)]  # tabby, tiger cat, balloon, coffee mug
     numbered = dict(enumerate(labels, start=1))
-    write_folders(root / "val", files, labels)
+    for name in ("val", "sketch", "imagenet-r"):
+        write_folders(root / name, files, labels)
     write_flat(root / "ILSVRC2012_img_val", files)
     order = devkit_order()
     write_devkit(root / "ILSVRC2012_devkit_t12" / "data", numbered, order)
     write_synsets_file(root / "devkit_synsets.txt", order)
+    write_real(root / "real.json", [[label, SYNSETS[282]] if label == SYNSETS[281] else [label] for label in labels])
+    write_imagenet_v2(root / "imagenetv2-matched-frequency-format-val", files, labels)
     write_flat(root / "kaggle" / "ILSVRC" / "Data" / "CLS-LOC" / "val", files)
     write_kaggle(root / "kaggle" / "LOC_val_solution.csv", numbered)
     return root

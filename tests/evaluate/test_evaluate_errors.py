@@ -3,13 +3,26 @@ and the images, or the labels and the weights. A broken image is never one of th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import irv2
-from evaluate_support import devkit_order, image_name, write_devkit, write_flat, write_folders, write_kaggle
+from evaluate_support import (
+    SYNSETS,
+    devkit_order,
+    image_name,
+    shuffled_order,
+    write_devkit,
+    write_flat,
+    write_folders,
+    write_kaggle,
+)
 from irv2.cli.main import main
 from irv2.errors import LabelMismatchError, LayoutError, OptionError
 from irv2.evaluate import read_layout
+from listing_support import refuse_listing
+from requires import require
 
 
 @pytest.fixture
@@ -41,15 +54,6 @@ def test_a_ground_truth_shorter_than_the_images_names_both(tmp_path, flat, drawn
     message = str(caught.value)
     assert str(truth) in message and str(flat) in message and "5 of 15 images have no line there" in message
     assert "images 1 to 10" in message
-
-
-def test_a_ground_truth_without_its_synset_map_never_assumes_the_sorted_order(tmp_path, flat, drawn):
-    truth = write_devkit(tmp_path / "data", _numbered(drawn.labels), devkit_order(), meta=False)
-    with pytest.raises(LayoutError) as caught:
-        read_layout(flat, labels=truth)
-    message = str(caught.value)
-    assert str(truth) in message and "meta.mat" in message and "--synsets" in message
-    assert "never assumes the sorted order" in message
 
 
 def test_labels_the_weights_do_not_have_name_the_folder_and_the_weights(tmp_path, drawn, eval_module, weights_dir):
@@ -110,3 +114,92 @@ def test_bad_options_are_usage_errors_found_before_the_data_is_read(tmp_path, we
     assert code == 2 and "irv2: error: dtype float16: float16 runs on GPUs" in capsys.readouterr().err
     with pytest.raises(OptionError, match="chunk_size must be a whole number of at least 1"):
         irv2.evaluate(None, tmp_path, chunk_size=0)
+
+
+@pytest.fixture
+def devkit_truth(tmp_path, drawn) -> Path:
+    return write_devkit(tmp_path / "data", _numbered(drawn.labels), devkit_order(), meta=False)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (SYNSETS, r"in sorted order \(n01440764 first\)"),  # TF-Slim's and timm's synsets file
+        (shuffled_order(), "ID 1 is .* here, but n02119789 in the devkit's data/meta.mat"),
+        (["background", *SYNSETS], "line 1: expected one WordNet ID"),  # a 1001-line list
+        ([SYNSETS[i % 1000] for i in range(50_000)], "holds 50000 synsets, not 1000"),  # one line per image
+        ([*devkit_order()[:999], devkit_order()[0]], "n02119789 is on lines 1 and 1000"),
+        ([*devkit_order()[:999], "n99999999"], "n99999999 is not one of ImageNet's 1000 synsets"),
+    ],
+    ids=["sorted", "shuffled", "with-background", "per-image", "repeated", "unknown"],
+)
+def test_a_synsets_file_in_any_order_but_the_devkit_s_is_refused(tmp_path, flat, devkit_truth, lines, expected):
+    synsets = tmp_path / "synsets.txt"
+    synsets.write_text("\n".join(lines) + "\n")
+    with pytest.raises(LayoutError, match=expected) as caught:
+        read_layout(flat, labels=devkit_truth, synsets=synsets)
+    message = str(caught.value)
+    assert str(synsets) in message and "--synsets takes the devkit's map" in message
+    assert "irv2 ships that order: leave --synsets out" in message
+
+
+def test_a_meta_mat_in_another_order_is_refused(tmp_path, flat, drawn):
+    require("scipy", "the devkit layout's meta.mat is read by scipy: pip install 'irv2[devkit]'")
+    truth = write_devkit(tmp_path / "data", _numbered(drawn.labels), shuffled_order())  # and its meta.mat
+    with pytest.raises(LayoutError, match=r"but n02119789 in the devkit's data/meta\.mat") as caught:
+        read_layout(flat, labels=truth)
+    assert str(truth.with_name("meta.mat")) in str(caught.value) and "move it away" in str(caught.value)
+
+
+def test_a_stray_photo_beside_the_validation_images_is_refused(flat, devkit_truth):
+    (flat / "IMG_0001.jpg").write_bytes((flat / image_name(1)).read_bytes())
+    with pytest.raises(LayoutError) as caught:
+        read_layout(flat, labels=devkit_truth)
+    message = str(caught.value)
+    assert str(flat) in message and "IMG_0001.jpg" in message and "1 of 16 images are not named" in message
+    assert "Move them out of the folder" in message
+
+
+def test_a_copy_in_a_subfolder_is_refused_not_counted_twice(flat, devkit_truth):
+    (flat / "copies").mkdir()
+    (flat / "copies" / image_name(3)).write_bytes((flat / image_name(3)).read_bytes())
+    with pytest.raises(LayoutError, match=f"are both validation image 3; {devkit_truth} labels each number once"):
+        read_layout(flat, labels=devkit_truth)
+
+
+def test_a_blank_line_inside_the_ground_truth_is_refused(flat, devkit_truth):
+    lines = devkit_truth.read_text().splitlines()
+    devkit_truth.write_text("\n".join([*lines[:4], "", *lines[4:]]) + "\n\n\n")  # blank lines at the end are fine
+    with pytest.raises(LayoutError, match=f"{devkit_truth}, line 5: a blank line before the last class ID"):
+        read_layout(flat, labels=devkit_truth)
+    devkit_truth.write_text("\n".join(lines) + "\n\n\n")
+    assert len(read_layout(flat, labels=devkit_truth).paths) == 15
+
+
+def test_a_folder_that_cannot_be_listed_is_an_error_row(tmp_path, drawn, eval_module, monkeypatch):
+    data = write_folders(tmp_path / "val", drawn.files, drawn.labels)
+    hidden = data / drawn.labels[0] / "more"
+    hidden.mkdir()
+    refuse_listing(monkeypatch, hidden)
+    metrics = irv2.evaluate(eval_module, data, quiet=True)
+    assert (metrics["inputs"], metrics["errors"]) == (16, 2)
+    assert {"path": str(hidden), "error": "cannot list folder (Permission denied)"} in metrics["error_files"]
+    flat = write_flat(tmp_path / "flat", drawn.files)
+    hidden = flat / "more"
+    hidden.mkdir()
+    refuse_listing(monkeypatch, hidden)
+    listed = read_layout(flat, labels=write_kaggle(tmp_path / "LOC_val_solution.csv", _numbered(drawn.labels)))
+    assert listed.errors == {str(hidden): "cannot list folder (Permission denied)"} and str(hidden) in listed.paths
+
+
+def test_a_hostile_file_name_is_escaped_in_the_report(tmp_path, drawn, eval_module):
+    hostile = '<img src=x onerror="alert(1)">&'
+    data = tmp_path / "val"
+    for number in (10, 11):  # labelled with a class the weights rank 700th: both among the worst's examples
+        (data / drawn.labels[number]).mkdir(parents=True, exist_ok=True)
+        (data / drawn.labels[number] / f"{hostile}{number}.jpg").write_bytes(drawn.files[number])
+    (data / drawn.labels[10] / f"{hostile}.jpg").write_bytes(b"broken")
+    irv2.evaluate(eval_module, data, out=tmp_path / "out", quiet=True)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert hostile not in html and "<img src=x" not in html
+    assert html.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;") >= 3  # two examples, one error

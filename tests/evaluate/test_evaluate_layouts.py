@@ -26,6 +26,7 @@ from evaluate_support import (
     TOP5,
     devkit_order,
     image_name,
+    subset_scores,
     write_devkit,
     write_flat,
     write_folders,
@@ -33,13 +34,18 @@ from evaluate_support import (
     write_synsets_file,
 )
 from irv2.evaluate import read_layout
+from irv2.evaluate.devkit import BUILT_IN
 from requires import require
 
 
-def _check(metrics: dict, *, top1: float = TOP1, top5: float = TOP5, layout: str) -> None:
+def _check(
+    metrics: dict, *, top1: float = TOP1, top5: float = TOP5, layout: str, all_classes: tuple | None = None
+) -> None:
+    """The scores (``all_classes``: over every output, where the headline is over a subset of them)."""
     assert metrics["layout"] == layout
     assert (metrics["images"], metrics["errors"], metrics["inputs"]) == (COUNT - 1, 1, COUNT)
     assert metrics["top1"] == top1 and metrics["top5"] == top5  # exactly: counts over the same 14 images
+    assert (metrics["top1_all_classes"], metrics["top5_all_classes"]) == (all_classes or (top1, top5))
     [failed] = metrics["error_files"]
     assert os.path.basename(failed["path"]) == image_name(BROKEN + 1) and failed["error"]
     classes = metrics["per_class"]
@@ -50,6 +56,12 @@ def _check(metrics: dict, *, top1: float = TOP1, top5: float = TOP5, layout: str
     assert metrics["runs"][0]["agreement"] == {"top1": 1.0, "mean_kl": 0.0}
 
 
+def _folder_scores(drawn, keys: list[str], logits: np.ndarray | None = None) -> tuple[float, float]:
+    """The drawn set's class folders are a part of ImageNet's classes: scored over their own outputs."""
+    logits = drawn.logits if logits is None else logits
+    return subset_scores(logits, drawn.labels[:-1], sorted(set(drawn.labels)), keys)
+
+
 def _numbered(labels: list[str]) -> dict[int, str]:
     return {number: label for number, label in enumerate(labels, start=1)}
 
@@ -57,8 +69,10 @@ def _numbered(labels: list[str]) -> dict[int, str]:
 def test_imagenet_folder_layout(tmp_path, drawn, eval_module):
     data = write_folders(tmp_path / "val", drawn.files, drawn.labels)
     metrics = irv2.evaluate(eval_module, data, quiet=True)
-    _check(metrics, layout="folders")
+    top1, top5 = _folder_scores(drawn, irv2.synsets(1001))
+    _check(metrics, top1=top1, top5=top5, layout="folders", all_classes=(TOP1, TOP5))
     assert metrics["labels"] is None and metrics["classes"] == 1001
+    assert metrics["scored_classes"] == len(set(drawn.labels))
     worst = metrics["worst_classes"][0]
     assert worst["top1"] == 0.0 and worst["examples"] and worst["examples"][0]["path"].startswith(str(data))
 
@@ -71,7 +85,7 @@ def test_kaggle_layout_found_above_the_images(tmp_path, drawn, eval_module):
     _check(metrics, layout="kaggle")
     assert metrics["labels"] == str(solution)
     given = read_layout(images, labels=solution)  # named rather than found: the same labels
-    assert given.labels == drawn.labels and given.label_file == str(solution)
+    assert given.labels == [(label,) for label in drawn.labels] and given.label_file == str(solution)
 
 
 def test_devkit_layout_reads_the_ids_in_meta_mat_order(tmp_path, drawn, eval_module):
@@ -84,7 +98,8 @@ def test_devkit_layout_reads_the_ids_in_meta_mat_order(tmp_path, drawn, eval_mod
     assert metrics["synsets"] == str(truth.with_name("meta.mat"))
     # The devkit's data/ beside the images is found without --labels, as the devkit unpacks it.
     found = read_layout(images)
-    assert (found.layout, found.label_file, found.labels) == ("devkit", str(truth), drawn.labels)
+    assert (found.layout, found.label_file) == ("devkit", str(truth))
+    assert found.labels == [(label,) for label in drawn.labels]
     # The test can fail: reading the IDs as positions in the sorted order would label these images otherwise.
     ids = [int(line) for line in truth.read_text().split()]
     assumed = [SYNSETS[i - 1] for i in ids]
@@ -99,6 +114,14 @@ def test_devkit_layout_with_a_synsets_file(tmp_path, drawn, eval_module):
     metrics = irv2.evaluate(eval_module, images, labels=truth, synsets=synsets, quiet=True)
     _check(metrics, layout="devkit")
     assert metrics["synsets"] == str(synsets)
+
+
+def test_devkit_layout_without_meta_mat_reads_the_order_irv2_ships(tmp_path, drawn):
+    # No meta.mat, no --synsets: the devkit's class-ID order shipped with irv2 maps the IDs (never the sorted one).
+    images = write_flat(tmp_path / "val", drawn.files)
+    truth = write_devkit(tmp_path / "data", _numbered(drawn.labels), devkit_order(), meta=False)
+    found = read_layout(images, labels=truth)
+    assert found.labels == [(label,) for label in drawn.labels] and found.synset_map == BUILT_IN
 
 
 def test_csv_of_paths_and_labels(tmp_path, drawn, eval_module):
@@ -125,10 +148,11 @@ def test_a_1000_class_head_scores_the_same_synsets(tmp_path, drawn, module_1000)
     metrics = irv2.evaluate(module_1000, data, quiet=True)
     targets = np.array([irv2.synsets(1000).index(label) for label in drawn.labels[:-1]])
     top1, top5 = _expected(drawn.logits[:, 1:], targets, 5)
-    _check(metrics, top1=top1, top5=top5, layout="folders")
+    subset = _folder_scores(drawn, irv2.synsets(1000), drawn.logits[:, 1:])
+    _check(metrics, top1=subset[0], top5=subset[1], layout="folders", all_classes=(top1, top5))
     assert metrics["classes"] == 1000
     # Without "background" among the weights' first choices, dropping it changes no ranking here.
-    assert (top1, top5) == (TOP1, TOP5)
+    assert (top1, top5) == (TOP1, TOP5) and subset == _folder_scores(drawn, irv2.synsets(1001))
 
 
 def _finetuned_labels(module: irv2.Module, files: list[bytes]) -> tuple[list[str], float]:
@@ -160,7 +184,7 @@ def test_a_finetuned_module_with_its_own_folders_and_csv(tmp_path, drawn, finetu
 
 def _paths_and_labels(data) -> tuple[list[str], list[str]]:
     images = read_layout(data)
-    return images.paths, images.labels
+    return images.paths, [label for (label,) in images.labels]
 
 
 def test_the_cli_gives_the_library_s_metrics(tmp_path, drawn, weights_dir, eval_module):
@@ -174,7 +198,14 @@ def test_the_cli_gives_the_library_s_metrics(tmp_path, drawn, weights_dir, eval_
     lines = run.stdout.splitlines()
     assert lines[0].split() == ["configuration", "images", "errors", "top-1", "top-5", "ECE", "img/s", "agreement",
                                 "mean", "KL"]  # fmt: skip
-    assert lines[1].split()[:6] == ["torch", "float32", "14", "1", f"{100 * TOP1:.2f}%", f"{100 * TOP5:.2f}%"]
+    top1, top5 = _folder_scores(drawn, irv2.synsets(1001))
+    assert lines[1].split()[:6] == ["torch", "float32", "14", "1", f"{100 * top1:.2f}%", f"{100 * top5:.2f}%"]
+    classes = len(set(drawn.labels))
+    assert lines[3] == (
+        f"scored over the {classes} classes of the data's folders; over all 1001 outputs: "
+        f"top-1 {100 * TOP1:.2f}%, top-5 {100 * TOP5:.2f}%"
+    )
+    assert f"{classes} of ImageNet's 1000 classes, scored over their own {classes} outputs" in run.stderr
     written = json.loads((out / "metrics.json").read_text())
     library = irv2.evaluate(eval_module, data, batch_size=4, quiet=True)
     for key in ("top1", "top5", "images", "errors", "error_files", "per_class", "worst_classes"):

@@ -11,6 +11,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 
 from batch_support import BROKEN, FakeModule, make_images
 from irv2.batch.inputs import Input
@@ -43,6 +44,23 @@ class Sharper(FakeModule):
         return 1.5 * super().__call__(images, signature)
 
 
+class OnGpu(FakeModule):
+    """The stand-in, as if on a GPU (its logits would differ from the CPU's in their last bits)."""
+
+    device = torch.device("cuda:0")
+    device_type = "cuda"
+
+
+class Overflowing(FakeModule):
+    """The stand-in, with the outputs of every third image of a batch overflowed (float16's infinity, NaN)."""
+
+    def __call__(self, images, signature="default"):
+        logits = super().__call__(images, signature).copy()
+        logits[::3, 5] = np.inf
+        logits[::3, 6] = np.nan
+        return logits
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, photo_arrays) -> list[Input]:
     return [Input(p) for p in make_images(tmp_path_factory.mktemp("twelve"), photo_arrays, COUNT)]
@@ -72,7 +90,7 @@ def test_each_image_is_decoded_once_for_every_configuration(inputs):
 
 
 def test_an_interrupted_run_resumes_to_the_uninterrupted_predictions(inputs, tmp_path):
-    settings = job_settings([FakeModule()], draft=True)
+    settings = job_settings([FakeModule()], draft=True, batch_size=2)
     store = PredictionStore(tmp_path / "out", inputs, settings, chunk_size=4)
     store.prepare()
     with pytest.raises(KeyboardInterrupt):  # as Ctrl-C during the second chunk's second batch
@@ -92,18 +110,49 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_predictions(inputs, tmp
 
 
 def test_predictions_of_other_settings_are_never_mixed(inputs, tmp_path):
-    PredictionStore(tmp_path, inputs, job_settings([FakeModule()], draft=True), chunk_size=4).prepare()
+    PredictionStore(tmp_path, inputs, job_settings([FakeModule()], draft=True, batch_size=2), chunk_size=4).prepare()
     changed = [
-        (job_settings([FakeModule(dtype="bfloat16")], draft=True), "--dtype: ['float32'] then, ['bfloat16'] now"),
-        (job_settings([FakeModule()], draft=False), "--exact-decode: False then, True now"),
-        (job_settings([FakeModule(), FakeModule(engine="plain")], draft=True), "--engine: ['fake'] then"),
+        (
+            job_settings([FakeModule(dtype="bfloat16")], draft=True, batch_size=2),
+            "--dtype: ['float32'] then, ['bfloat16'] now",
+        ),
+        (job_settings([FakeModule()], draft=False, batch_size=2), "--exact-decode: False then, True now"),
+        (job_settings([FakeModule(), FakeModule(engine="plain")], draft=True, batch_size=2), "--engine: ['fake'] then"),
+        (job_settings([FakeModule()], draft=True, batch_size=8), "--batch-size: 2 then, 8 now"),
+        (job_settings([OnGpu()], draft=True, batch_size=2), "--device: 'cpu' then, 'cuda:0' now"),
     ]
     for settings, named in changed:
         with pytest.raises(JobError) as caught:
             PredictionStore(tmp_path, inputs, settings, chunk_size=4).prepare()
         assert named in str(caught.value) and "--overwrite" in str(caught.value) and "--out" in str(caught.value)
     with pytest.raises(JobError, match="the inputs"):
-        PredictionStore(tmp_path, inputs[:-1], job_settings([FakeModule()], draft=True), chunk_size=4).prepare()
+        PredictionStore(
+            tmp_path, inputs[:-1], job_settings([FakeModule()], draft=True, batch_size=2), chunk_size=4
+        ).prepare()
     fresh = PredictionStore(tmp_path, inputs, changed[0][0], chunk_size=4)
     fresh.prepare(overwrite=True)  # discards the other job's manifest and parts, and starts this one
     assert fresh.committed() == set()
+
+
+def test_outputs_that_are_not_finite_are_errors_of_their_configuration_only(inputs):
+    result = predict([FakeModule(), Overflowing()], inputs, k=5, chunk_size=6, batch_size=3, quiet=True)
+    read = result["errors"] == ""
+    overflowed = np.zeros(COUNT, bool)
+    overflowed[::3] = True  # batches of 3 from image 0: the first of each
+    assert (result["top_index"][0, read] >= 0).all()  # the reference scored every image it read
+    assert (result["top_index"][1, read & overflowed] == -1).all() and np.isnan(result["kl"][1, overflowed]).all()
+    np.testing.assert_array_equal(
+        result["top_index"][1, read & ~overflowed], result["top_index"][0, read & ~overflowed]
+    )
+
+
+def test_a_subset_of_classes_ranks_only_their_outputs(inputs):
+    whole = predict([FakeModule()], inputs, k=5, chunk_size=12, batch_size=4, quiet=True)
+    scored = np.arange(1, 1001, 5)  # 200 outputs
+    result = predict([FakeModule()], inputs, k=5, scored=scored, chunk_size=12, batch_size=4, quiet=True)
+    read = result["errors"] == ""
+    np.testing.assert_array_equal(result["top_index_all"][:, read], whole["top_index"][:, read])
+    logits = FakeModule()(np.stack([Preprocessing()(i.path) for i, ok in zip(inputs, read, strict=True) if ok]))
+    expected = scored[np.argsort(-logits[:, scored], axis=1, kind="stable")[:, :5]]
+    np.testing.assert_array_equal(result["top_index"][0, read], expected)
+    assert np.isin(result["top_index"][0, read], scored).all() and not np.isin(whole["top_index"], scored).all()

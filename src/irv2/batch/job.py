@@ -52,6 +52,9 @@ _WHAT_CHANGES = {
     "top_k": "--top",
     "endpoint": "--endpoint",
     "features_shape": "the weights' image size",
+    "device": "--device",
+    "batch_size": "--batch-size",
+    "scored_outputs": "the outputs scored (the class folders of an ImageNet-A or -R style subset)",
 }
 
 

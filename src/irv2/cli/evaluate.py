@@ -9,7 +9,8 @@ from typing import Any
 
 from ..batch.runner import DEFAULT_CHUNK_SIZE
 from ..errors import CommandError, OptionError
-from ..evaluate import METRICS_FILE, REPORT_FILE, evaluate
+from ..evaluate import LAYOUTS, METRICS_FILE, REPORT_FILE, evaluate
+from ..evaluate.datasets import SET_NAMES
 from .common import (
     calibration_paths,
     device_name,
@@ -29,12 +30,18 @@ counts them), accuracy per class and the worst classes, calibration (ECE, a reli
 per second. Unreadable images are counted and listed as errors and left out of every score.
 
 DATA, one of:
-  a folder with one subfolder per class: ImageNet's val/n01440764/*.JPEG (synsets), or a fine-tuned
-    module's own classes, as `irv2 finetune` reads them
+  a folder with one subfolder per class: ImageNet's val/n01440764/*.JPEG (synsets; ImageNet-Sketch, -A and
+    -R come so), or a fine-tuned module's own classes, as `irv2 finetune` reads them. Class folders that
+    are a part of ImageNet's 1000 (ImageNet-A and -R have 200) are scored over their classes' outputs, as
+    those sets' protocol has it; metrics.json has the scores over every output too
+  ImageNet-V2's class folders 0 ... 999 (folder i is the i-th synset in sorted order), found for weights
+    with ImageNet's classes, or asked for with --layout imagenet-v2
   a CSV of path,label rows, as `irv2 finetune` reads it
-  a flat folder of images with Kaggle's LOC_val_solution.csv, or with the devkit's
-    ILSVRC2012_validation_ground_truth.txt and its data/meta.mat (needs irv2[devkit]) or --synsets;
-    found beside the folder or up to 4 folders above it, or given with --labels
+  a flat folder of the validation images (ILSVRC2012_val_00000001.JPEG ...) with Kaggle's
+    LOC_val_solution.csv, or with the devkit's ILSVRC2012_validation_ground_truth.txt (its class IDs are
+    mapped with the devkit's order, which irv2 ships; a data/meta.mat or --synsets file must agree), found
+    beside the folder or up to 4 folders above it, or given with --labels; or with ReaL's real.json
+    (--real-labels: a prediction is right when it is in the image's set)
 
 Labels are matched with the weights' classes through synsets, so 1001-class heads (TF-Hub, TF-Slim) and
 1000-class ones (Keras, timm) score the same labels correctly; a fine-tuned module by its class names.
@@ -65,7 +72,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--synsets",
         metavar="FILE",
-        help="the devkit's class IDs as synsets, one per line in ID order (instead of its data/meta.mat)",
+        help="the devkit's class IDs as synsets, one per line in ID order (checked against the devkit's order)",
+    )
+    parser.add_argument(
+        "--real-labels",
+        metavar="FILE",
+        help="ReaL's real.json: the validation images of --data scored against ReaL's sets of labels",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        help="insist on this layout of --data (default: found); imagenet-v2 reads folders 0-999 as ImageNet-V2's",
     )
     parser.add_argument(
         "-w",
@@ -139,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
             args.data,
             labels=args.labels,
             synsets=args.synsets,
+            real_labels=args.real_labels,
+            layout=args.layout,
             dtypes=args.dtype,
             engines=args.engine,
             calibration=calibration,
@@ -193,7 +212,37 @@ def summary_table(metrics: dict[str, Any]) -> str:
     lines.append(
         f"{metrics['inputs']} images ({metrics['layout']} layout) in {metrics['seconds']:.1f} s: {rate} images/s"
     )
+    if metrics["scored_classes"] != metrics["classes"]:
+        lines.append(
+            f"scored over the {metrics['scored_classes']} classes of the data's folders; over all "
+            f"{metrics['classes']} outputs: top-1 {_percent(metrics['top1_all_classes'])}, "
+            f"top-5 {_percent(metrics['top5_all_classes'])}"
+        )
+    if metrics["images_without_labels"]:
+        lines.append(f"{metrics['images_without_labels']} images without labels in ReaL, left out")
+    lines += published_lines(metrics)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def published_lines(metrics: dict[str, Any]) -> list[str]:
+    """The figures published for these weights on this set, each with its source and preprocessing."""
+    published, name = metrics.get("published"), metrics.get("set")
+    if not published:
+        return []
+    if name is None:
+        return [
+            "published figures for these weights are in metrics.json and report.html (the layout does not say "
+            "which set this is)"
+        ]
+    lines = []
+    for publication in published["publications"]:
+        figures = publication["sets"].get(name)
+        if figures:
+            lines.append(
+                f"published on {SET_NAMES[name]}: top-1 {figures['top1']:.2f}%, top-5 {figures['top5']:.2f}% "
+                f"({publication['source']}; {publication['preprocessing']})"
+            )
+    return lines
 
 
 def _cell(text: str, width: int, column: int) -> str:

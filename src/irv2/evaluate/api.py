@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +16,11 @@ from ..api import Module
 from ..atomic import write_text
 from ..batch.inputs import Input
 from ..batch.runner import DEFAULT_CHUNK_SIZE
-from ..errors import OptionError
-from .classes import class_space
-from .layouts import read_layout
+from ..errors import LayoutError, OptionError
+from ..labels import imagenet_synsets
+from .classes import ClassSpace, class_space
+from .labelled import LabelledImages
+from .layouts import IMAGENET_V2, LAYOUTS, as_imagenet_v2, is_imagenet_v2, read_layout
 from .metrics import TOP_K, confusion
 from .report import REPORT_FILE, write_report
 from .runner import predict
@@ -39,6 +41,8 @@ def evaluate(
     *,
     labels: str | os.PathLike[str] | None = None,
     synsets: str | os.PathLike[str] | None = None,
+    real_labels: str | os.PathLike[str] | None = None,
+    layout: str | None = None,
     dtypes: Sequence[str] | None = None,
     engines: Sequence[str] | None = None,
     calibration: np.ndarray | Sequence[str | os.PathLike[str]] | None = None,
@@ -63,7 +67,12 @@ def evaluate(
             docs/evaluate.md describes each layout.
         labels: the Kaggle or devkit label file of a flat folder.
         synsets: for the devkit's ground truth, a file with one synset per line in class-ID order, instead of the
-            devkit's ``meta.mat`` beside it (which needs ``irv2[devkit]``).
+            devkit's ``meta.mat`` beside it (which needs ``irv2[devkit]``) or the order irv2 ships; either must
+            agree with that order.
+        real_labels: ReaL's ``real.json``, labelling the validation images of ``data`` (a top-1 hit is a
+            prediction in the image's set; images with an empty set are left out and counted).
+        layout: one of ``irv2.evaluate.LAYOUTS`` to insist on (None: found from ``data``); ``imagenet-v2`` reads
+            folders ``0`` to ``999`` as ImageNet-V2's, found by itself for weights with ImageNet's classes.
         dtypes, engines: the configurations to compare (``irv2.engine.PRECISIONS`` and ``ENGINES`` names): every
             dtype with every engine, dtypes first; the first configuration is the reference. None: the module as
             it is, or ``irv2.load``'s defaults for a handle.
@@ -99,18 +108,23 @@ def evaluate(
     from .configurations import load_configurations, plan_configurations
 
     plan = plan_configurations(module_or_handle, dtypes, engines, device=device)  # usage errors first
-    images = read_layout(data, labels, synsets)
+    if layout is not None and layout not in LAYOUTS:
+        raise OptionError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    images = read_layout(data, labels, synsets, real_labels=real_labels)
     modules = load_configurations(plan, calibration=calibration, progress=False if quiet else None)
     reference, weights = modules[0], _weights_name(module_or_handle)
     if not reference.num_classes:
         raise OptionError(f"{weights}: a feature-vector module has no classes to score")
     space = class_space(reference.num_classes, reference.labels)
-    targets = space.indices(images.labels, source=images.label_file or images.data, weights=weights)
-    inputs = [Input(path) for path in images.paths]
+    images = _resolved_layout(images, layout, space, note=None if quiet else _note)
+    targets = space.targets(images.labels, source=images.label_file or images.data, weights=weights)
+    scored = _scored_outputs(images, space, note=None if quiet else _note)
+    inputs = [Input(path, error=images.errors.get(path)) for path in images.paths]
     store = None
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
-        store = PredictionStore(out, inputs, job_settings(modules, draft=draft), chunk_size=chunk_size, weights=weights)
+        settings = job_settings(modules, draft=draft, batch_size=batch_size, scored=scored)
+        store = PredictionStore(out, inputs, settings, chunk_size=chunk_size, weights=weights)
         store.prepare(overwrite=overwrite)
         if overwrite:  # the scores of what was discarded must not outlive it, should this run be cut short
             for name in (METRICS_FILE, REPORT_FILE):
@@ -118,7 +132,8 @@ def evaluate(
     predictions = predict(
         modules,
         inputs,
-        k=min(TOP_K, reference.num_classes),
+        k=min(TOP_K, len(scored) if scored is not None else reference.num_classes),
+        scored=scored,
         store=store,
         chunk_size=chunk_size,
         batch_size=batch_size,
@@ -131,11 +146,55 @@ def evaluate(
         images, targets, space, modules, predictions, weights=weights, skipped=plan.skipped, worst=worst
     )
     if out is not None:
-        good = predictions["errors"] == ""
+        good = predictions["top_index"][0][:, 0] >= 0
         matrix = confusion(targets[good], predictions["top_index"][0][good, 0], space)
-        write_text(Path(out) / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
+        # allow_nan=False: NaN is not JSON; a number that is not finite is a bug here, not a value to write.
+        write_text(Path(out) / METRICS_FILE, json.dumps(metrics, indent=1, allow_nan=False) + "\n")
         write_report(Path(out) / REPORT_FILE, metrics, matrix)
     return metrics
+
+
+def _resolved_layout(
+    images: LabelledImages, layout: str | None, space: ClassSpace, *, note: Callable[[str], None] | None
+) -> LabelledImages:
+    """``images`` in the layout asked for, or found: ImageNet-V2's numbered folders are found when the weights
+    have ImageNet's classes (a fine-tuned module's classes may be numbers)."""
+    wanted_v2 = layout == IMAGENET_V2 or (layout is None and space.imagenet and is_imagenet_v2(images))
+    if wanted_v2:
+        if not space.imagenet:
+            raise OptionError(
+                f"layout {IMAGENET_V2}: its folders are ImageNet's classes by number, and these weights have "
+                f"{len(space)} classes of their own"
+            )
+        if layout is None and note is not None:
+            note(
+                f"{images.data}: read as ImageNet-V2 (class folders 0 to 999, folder i the i-th synset in sorted "
+                "order); --layout folders reads the folder names as class names"
+            )
+        return as_imagenet_v2(images, imagenet_synsets(1000))
+    if layout is not None and layout != images.layout:
+        hint = " (ReaL's labels: --real-labels FILE)" if layout == "real" else ""
+        raise LayoutError(f"{images.data}: in the {images.layout} layout, not the {layout} layout{hint}")
+    return images
+
+
+def _scored_outputs(
+    images: LabelledImages, space: ClassSpace, *, note: Callable[[str], None] | None
+) -> np.ndarray | None:
+    """The outputs to score over: for class folders that are a proper subset of ImageNet's 1000 synsets (as
+    ImageNet-A and ImageNet-R are distributed), their classes' outputs alone, as those sets' protocol scores
+    them; None (every output) otherwise."""
+    if images.layout != "folders" or not space.imagenet or not images.classes:
+        return None
+    if len(images.classes) >= len(imagenet_synsets(1000)):
+        return None
+    if note is not None:
+        note(
+            f"{images.data}: {len(images.classes)} of ImageNet's 1000 classes, scored over their own "
+            f"{len(images.classes)} outputs (the ImageNet-A/-R protocol); top1_all_classes in metrics.json "
+            "scores over every output"
+        )
+    return space.outputs(images.classes)
 
 
 def _weights_name(source: Source) -> str:

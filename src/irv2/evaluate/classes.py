@@ -39,13 +39,14 @@ class ClassSpace:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def indices(self, labels: Sequence[str], *, source: str, weights: str) -> np.ndarray:
-        """The output index each label means, int64 ``[len(labels)]``; LabelMismatchError naming ``source``
-        (the labels) and ``weights`` when a label is none of the head's classes."""
+    def targets(self, labels: Sequence[Sequence[str]], *, source: str, weights: str) -> np.ndarray:
+        """The output indices each image's labels mean, int64 ``[len(labels), m]`` (``m`` the most labels an
+        image has: 1 but for ReaL), padded with -1; LabelMismatchError naming ``source`` (the labels) and
+        ``weights`` when a label is none of the head's classes."""
         position = {key: i for i, key in enumerate(self.keys)}
         if self.imagenet:
             position.pop(BACKGROUND, None)  # an output, never a label: ImageNet has no "background" images
-        unknown = sorted({label for label in labels if label not in position})
+        unknown = sorted({label for labelled in labels for label in labelled if label not in position})
         if unknown:
             shown = ", ".join(map(repr, unknown[:_SHOWN])) + (" ..." if len(unknown) > _SHOWN else "")
             if self.imagenet:
@@ -59,7 +60,15 @@ class ClassSpace:
             raise LabelMismatchError(
                 f"{source}: {len(unknown)} labels are not classes of the weights ({shown}); {hint}"
             )
-        return np.array([position[label] for label in labels], dtype=np.int64)
+        targets = np.full((len(labels), max((len(labelled) for labelled in labels), default=1) or 1), -1, np.int64)
+        for row, labelled in enumerate(labels):
+            targets[row, : len(labelled)] = [position[label] for label in labelled]
+        return targets
+
+    def outputs(self, keys: Sequence[str]) -> np.ndarray:
+        """The output index of each key, sorted (int64): the outputs a subset of the classes is scored over."""
+        position = {key: i for i, key in enumerate(self.keys)}
+        return np.array(sorted(position[key] for key in keys), dtype=np.int64)
 
 
 def class_space(num_classes: int, labels: Sequence[str] | None) -> ClassSpace:

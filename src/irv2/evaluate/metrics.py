@@ -26,10 +26,10 @@ ECE_BINS = 15
 
 
 def hits(top_index: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per image, whether the label is the top-1 and whether it is among the top-k (``top_index`` ``[N, k]``)."""
-    top1 = top_index[:, 0] == targets
-    topk = (top_index == targets[:, None]).any(axis=1)
-    return top1, topk
+    """Per image, whether a label is the top-1 and whether one is among the top-k (``top_index`` ``[N, k]``,
+    ``targets`` ``[N, m]``: each image's labels, padded with -1; ReaL gives several, every other layout one)."""
+    match = (top_index[:, :, None] == targets[:, None, :]) & (targets >= 0)[:, None, :]
+    return match[:, 0, :].any(axis=1), match.any(axis=(1, 2))
 
 
 def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> tuple[float | None, list]:
@@ -81,11 +81,12 @@ def agreement(reference_top1: np.ndarray, top1: np.ndarray, kl: np.ndarray) -> d
 
 
 def per_class(targets: np.ndarray, top_index: np.ndarray, space: ClassSpace) -> dict[str, dict[str, Any]]:
-    """For every class that labels an image (in the head's order): its ``name``, ``images``, ``top1``, ``top5``."""
+    """For every class that labels an image (in the head's order): its ``name``, ``images``, ``top1``, ``top5``.
+    An image with several labels (ReaL) counts in each of their classes."""
     top1, topk = hits(top_index, targets)
     table = {}
-    for index in np.unique(targets):
-        mine = targets == index
+    for index in np.unique(targets[targets >= 0]):
+        mine = (targets == index).any(axis=1)
         table[space.keys[index]] = {
             "name": space.names[index],
             "images": int(mine.sum()),
@@ -111,10 +112,11 @@ def worst_classes(
     position = {key: i for i, key in enumerate(space.keys)}
     order = sorted(classes, key=lambda key: (classes[key]["top1"], classes[key]["top5"], -classes[key]["images"],
                                              position[key]))  # fmt: skip
+    top1, _ = hits(top_index, targets)
     worst = []
     for key in order[:count]:
         index = position[key]
-        wrong = np.flatnonzero((targets == index) & (top_index[:, 0] != index))[:examples]
+        wrong = np.flatnonzero((targets == index).any(axis=1) & ~top1)[:examples]
         shown = [
             {
                 "path": paths[i],
@@ -130,9 +132,12 @@ def worst_classes(
 def confusion(
     targets: np.ndarray, top1: np.ndarray, space: ClassSpace, *, limit: int = 50
 ) -> tuple[list[str], np.ndarray] | None:
-    """The confusion matrix over the classes that label images, when there are at most ``limit`` of them: their
-    keys and counts ``[true, predicted]``, ``[n, n + 1]``, the last column counting predictions of any other
-    class. None for more classes."""
+    """The confusion matrix over the classes that label images, when there are at most ``limit`` of them and
+    each image has one label: their keys and counts ``[true, predicted]``, ``[n, n + 1]``, the last column
+    counting predictions of any other class. None for more classes, or for several labels an image (ReaL)."""
+    if targets.shape[1] != 1:
+        return None
+    targets = targets[:, 0]
     present = np.unique(targets)
     if len(present) == 0 or len(present) > limit:
         return None
@@ -141,3 +146,16 @@ def confusion(
     for truth, predicted in zip(targets, top1, strict=True):
         matrix[column[int(truth)], column.get(int(predicted), len(present))] += 1
     return [space.keys[i] for i in present], matrix
+
+
+def kl_divergence(reference_log_p: np.ndarray, log_p: np.ndarray) -> np.ndarray:
+    """``KL(reference || other)`` per row, in nats, from log-probabilities ``[N, C]``: the expectation under the
+    reference of ``log p_ref - log p_other`` (it is not symmetric)."""
+    return (np.exp(reference_log_p) * (reference_log_p - log_p)).sum(axis=1)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax of ``[B, C]`` logits in float64 (so that KL divergences of close distributions keep their
+    digits)."""
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

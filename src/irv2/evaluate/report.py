@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 
 from ..atomic import write_text
 from .charts import confusion_svg, reliability_svg
+from .datasets import SET_NAMES
 
 REPORT_FILE = "report.html"
 THUMBNAIL = 112  # pixels, the longer side
@@ -33,6 +34,7 @@ figcaption { overflow-wrap: anywhere; }
 figure img { display: block; margin: 0 auto 0.2em; border: 1px solid #ccc; }
 .missing { width: 112px; height: 84px; background: #eee; display: flex; align-items: center; justify-content: center; }
 .scroll { overflow-x: auto; }
+tr.this td { font-weight: bold; }
 """
 
 
@@ -50,6 +52,7 @@ def render_report(metrics: dict[str, Any], confusion: tuple[list[str], np.ndarra
     sections = [
         f"<h1>irv2 evaluate</h1>{_meta(metrics)}",
         "<h2>Summary</h2>" + _summary(metrics),
+        *(["<h2>Published figures</h2>" + _published(metrics)] if metrics.get("published") else []),
         "<h2>Reliability</h2>" + _reliability(metrics),
         "<h2>Confusion matrix</h2>" + _confusion(metrics, confusion),
         "<h2>Worst classes</h2>" + _worst(metrics),
@@ -104,7 +107,51 @@ def _summary(metrics: dict[str, Any]) -> str:
         for s in metrics.get("skipped", [])
     )
     left_out = f"<p>Not run:</p><ul>{skipped}</ul>" if skipped else ""
-    return f'<table id="summary">{head}{"".join(rows)}</table>{whole}{left_out}'
+    notes = ""
+    if metrics["scored_classes"] != metrics["classes"]:
+        notes += (
+            f"<p>Scored over the {metrics['scored_classes']} classes of the data's folders (the ImageNet-A/-R "
+            f"protocol); over all {metrics['classes']} outputs: top-1 {_percent(metrics['top1_all_classes'])}, "
+            f"top-5 {_percent(metrics['top5_all_classes'])}.</p>"
+        )
+    if metrics.get("images_without_labels"):
+        notes += f"<p>{metrics['images_without_labels']} images have no ReaL labels and are left out.</p>"
+    return f'<table id="summary">{head}{"".join(rows)}</table>{whole}{notes}{left_out}'
+
+
+def _published(metrics: dict[str, Any]) -> str:
+    """The figures published for these weights, set by set, beside this evaluation's on its set."""
+    published, this_set = metrics["published"], metrics.get("set")
+    head = "<tr><th>set</th><th>top-1</th><th>top-5</th><th>source</th><th>preprocessing</th></tr>"
+    rows = []
+    for publication in published["publications"]:
+        for name, figures in publication["sets"].items():
+            mine = ' class="this"' if name == this_set else ""
+            rows.append(
+                f"<tr{mine}><td>{escape(SET_NAMES.get(name, name))}</td>"
+                f'<td class="number">{figures["top1"]:.2f}%</td><td class="number">{figures["top5"]:.2f}%</td>'
+                f"<td>{escape(publication['source'])}</td><td>{escape(publication['preprocessing'])}</td></tr>"
+            )
+    if this_set is not None:
+        rows.insert(
+            0,
+            f'<tr class="this"><td>{escape(SET_NAMES[this_set])}: this evaluation</td>'
+            f'<td class="number">{_percent(metrics["top1"])}</td><td class="number">{_percent(metrics["top5"])}</td>'
+            f"<td>irv2, {escape(metrics['runs'][0]['name'])}</td><td>the weights' own (TF-Slim's for TF-Hub's and "
+            "TF-Slim's weights)</td></tr>",
+        )
+        where = f"This evaluation is on {escape(SET_NAMES[this_set])}."
+    else:
+        where = (
+            "The layout does not say which set this is (a folder of 1000 classes may be the validation set or "
+            "ImageNet-Sketch)."
+        )
+    return (
+        f"<p>Published for <code>{escape(published['weights'])}</code>, these weights. {where} Figures differ by "
+        "tenths of a point with the preprocessing and the head (1000 or 1001 classes), and can only be compared on "
+        "the same set: see docs/evaluate.md.</p>"
+        f'<table id="published">{head}{"".join(rows)}</table>'
+    )
 
 
 def _reliability(metrics: dict[str, Any]) -> str:

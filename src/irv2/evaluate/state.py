@@ -36,10 +36,14 @@ KIND = "evaluate"
 _PART = re.compile(r"^part-(\d{12})-(\d{12})\.npz$")
 
 
-def job_settings(modules: Sequence[Module], *, draft: bool) -> dict[str, Any]:
+def job_settings(
+    modules: Sequence[Module], *, draft: bool, batch_size: int, scored: np.ndarray | None = None
+) -> dict[str, Any]:
     """Every setting that changes the predictions, under the names batch jobs record them (so a refusal names
-    ``--engine``, ``--dtype``, ``--calibration``, ``--exact-decode`` or the weights); one entry per
-    configuration where they differ."""
+    ``--engine``, ``--dtype``, ``--calibration``, ``--exact-decode``, ``--device``, ``--batch-size`` or the
+    weights); one entry per configuration where they differ. The device and the batch size change the last
+    bits of the logits (kernels block a batch by its size), so a resume with either changed would mix two
+    runs' numbers."""
     reference = modules[0].run_settings()
     each = [reference, *(m.run_settings() for m in modules[1:])]
     return {
@@ -49,6 +53,9 @@ def job_settings(modules: Sequence[Module], *, draft: bool) -> dict[str, Any]:
         "engine": [s["engine"] for s in each],
         "dtype": [s["dtype"] for s in each],
         "calibration_sha256": [s.get("calibration_sha256") for s in each],
+        "device": str(modules[0].device) if modules[0].device_type != "cpu" else "cpu",  # cpu: no torch needed
+        "batch_size": batch_size,
+        "scored_outputs": None if scored is None else [int(i) for i in scored],
     }
 
 

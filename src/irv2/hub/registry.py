@@ -262,3 +262,19 @@ def _registry() -> tuple[tuple[Source, ...], Source, dict[str, Source]]:
             if owner is not source:
                 raise ValueError(f"{REGISTRY_FILE}: {key!r} names both {owner.name} and {source.name}")
     return ordered, default, index
+
+
+@functools.cache
+def _published() -> tuple[dict[str, Any], ...]:
+    data = json.loads(resources.files(__package__).joinpath(REGISTRY_FILE).read_text(encoding="utf-8"))
+    return tuple(data.get("published_accuracy", ()))
+
+
+def published_accuracy(name: str) -> list[dict[str, Any]]:
+    """The accuracies published for the weights of source ``name``: per publication its ``source``, its
+    ``preprocessing`` and ``sets`` (set name → ``top1``/``top5`` in percent); empty for other weights."""
+    return [
+        {key: record[key] for key in ("source", "preprocessing", "sets")}
+        for record in _published()
+        if name in record["weights"]
+    ]
