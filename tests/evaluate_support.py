@@ -164,3 +164,19 @@ def subset_scores(logits: np.ndarray, labels: list[str], classes: list[str], key
         assert all(abs(mine - edge) > MARGIN for edge in edges), f"image {i}: rank {rank} is too close to call"
         top1, top5 = top1 + (rank == 0), top5 + (rank < 5)
     return top1 / len(labels), top5 / len(labels)
+
+
+def ranked_labels(logits: np.ndarray, keys: list[str], ranks: list[int]) -> list[str]:
+    """Per image, the class of ``keys`` that ``logits`` rank ``ranks[i]``-th, where that place is clear of the
+    batch noise for the scores to be exact (first by a margin, or clearly within or beyond the top 5)."""
+    order = np.argsort(-logits, axis=1, kind="stable")
+    ordered = -np.sort(-logits, axis=1)
+    labels = []
+    for i, rank in enumerate(ranks):
+        # What decides the scores: the label's class is first by a clear margin (rank 0), or clearly below the
+        # first and clearly above the sixth (ranks 1-4).
+        first, mine, sixth = ordered[i, 0], ordered[i, rank], ordered[i, 5]
+        clear = first - ordered[i, 1] > MARGIN if rank == 0 else first - mine > MARGIN and mine - sixth > MARGIN
+        assert rank >= 5 or clear, f"image {i}: its logits {ordered[i, :6]} are too close to rank its label"
+        labels.append(keys[order[i, rank]])
+    return labels

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import irv2
-from evaluate_support import BROKEN, COUNT, FINETUNED_CLASSES, MARGIN, RANKS, SYNSETS, draw_images
+from evaluate_support import BROKEN, COUNT, FINETUNED_CLASSES, RANKS, SYNSETS, draw_images, ranked_labels
 from irv2.api import Module, ModuleInfo
 from irv2.model import InceptionResNetV2
 from irv2.preprocessing import Preprocessing
@@ -38,28 +38,38 @@ def eval_module(weights_dir) -> Module:
     return irv2.load(weights_dir)
 
 
-def _ranked_labels(logits: np.ndarray, keys: list[str], ranks: list[int]) -> list[str]:
-    order = np.argsort(-logits, axis=1, kind="stable")
-    ordered = -np.sort(-logits, axis=1)
-    labels = []
-    for i, rank in enumerate(ranks):
-        # What decides the scores: the label's class is first by a clear margin (rank 0), or clearly below the
-        # first and clearly above the sixth (ranks 1-4).
-        first, mine, sixth = ordered[i, 0], ordered[i, rank], ordered[i, 5]
-        clear = first - ordered[i, 1] > MARGIN if rank == 0 else first - mine > MARGIN and mine - sixth > MARGIN
-        assert rank >= 5 or clear, f"image {i}: its logits {ordered[i, :6]} are too close to rank its label"
-        labels.append(keys[order[i, rank]])
-    return labels
+def _drawn(photo_arrays, module: Module) -> Drawn:
+    files = draw_images(photo_arrays, COUNT, broken=[BROKEN])
+    good = [f for i, f in enumerate(files) if i != BROKEN]
+    logits = module(np.stack([module.preprocess(f) for f in good]))
+    labels = ranked_labels(logits, irv2.synsets(1001), RANKS)
+    assert "background" not in labels  # a label is never "background" (the test would not be about synsets)
+    return Drawn(files, [*labels, SYNSETS[0]], logits)
 
 
 @pytest.fixture(scope="session")
 def drawn(photo_arrays, eval_module) -> Drawn:
-    files = draw_images(photo_arrays, COUNT, broken=[BROKEN])
-    good = [f for i, f in enumerate(files) if i != BROKEN]
-    logits = eval_module(np.stack([eval_module.preprocess(f) for f in good]))
-    labels = _ranked_labels(logits, irv2.synsets(1001), RANKS)
-    assert "background" not in labels  # a label is never "background" (the test would not be about synsets)
-    return Drawn(files, [*labels, SYNSETS[0]], logits)
+    return _drawn(photo_arrays, eval_module)
+
+
+@pytest.fixture(scope="session")
+def tf_module(tf_files) -> Module:
+    """TF-Hub's classification/1 as TensorFlow writes it, with the seeded weights of the parity tests."""
+    return irv2.load(tf_files["hub_classification"])
+
+
+@pytest.fixture(scope="session")
+def tf_drawn(photo_arrays, tf_module) -> Drawn:
+    """The drawn images labelled from what the TF-written weights predict."""
+    return _drawn(photo_arrays, tf_module)
+
+
+@pytest.fixture(params=["irv2-written", "tf-written"])
+def weights_and_drawn(request) -> tuple[Module, Drawn]:
+    """The random weights irv2 saved, and the TF-Hub module TensorFlow wrote, each with its drawn labels."""
+    if request.param == "irv2-written":
+        return request.getfixturevalue("eval_module"), request.getfixturevalue("drawn")
+    return request.getfixturevalue("tf_module"), request.getfixturevalue("tf_drawn")
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 The drawn set of conftest.py (5 of 14 readable images labelled with the weights' first choice, 4 with their 2nd
 to 5th, 5 with their 700th) is laid out as ImageNet-V2, as ReaL's validation images, and as a 200-class subset
-like ImageNet-A and -R; the figures published for the release weights are shown beside a run on them.
+like ImageNet-A and -R, for the random weights irv2 saved and for the TF-Hub module TensorFlow wrote; the
+figures published for the release weights are shown beside a run on them.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ def _ranked(drawn, rank: int, image: int) -> str:
     return irv2.synsets(1001)[order[rank]]
 
 
-def test_imagenet_v2_numbered_folders_are_the_sorted_synsets(tmp_path, drawn, eval_module, monkeypatch):
+def test_imagenet_v2_numbered_folders_are_the_sorted_synsets(tmp_path, weights_and_drawn, monkeypatch):
     from irv2.evaluate import api
 
+    eval_module, drawn = weights_and_drawn
     data = write_imagenet_v2(tmp_path / "imagenetv2-matched-frequency-format-val", drawn.files, drawn.labels)
     notes = []
     monkeypatch.setattr(api, "_note", notes.append)
@@ -70,10 +72,11 @@ def test_imagenet_v2_is_refused_for_weights_without_imagenet_s_classes(tmp_path,
 
 # Per readable image, the ranks of its ReaL labels (empty: no label, left out). Top-1 hits where rank 0 is among
 # them, top-5 where any rank below 5 is.
-REAL_RANKS = [[0], [0, 700], [700, 0], [], [0], [1, 700], [2], [3, 4], [], [700], [700, 701], [700], [6], [700]]
+REAL_RANKS = [[0], [0, 700], [700, 0], [], [0], [1, 700], [2], [3, 4], [], [700], [700, 701], [700], [20], [700]]
 
 
-def test_real_labels_count_a_hit_for_any_label_of_the_set(tmp_path, drawn, eval_module, capsys):
+def test_real_labels_count_a_hit_for_any_label_of_the_set(tmp_path, weights_and_drawn, capsys):
+    eval_module, drawn = weights_and_drawn
     label_sets = [[_ranked(drawn, rank, i) for rank in ranks] for i, ranks in enumerate(REAL_RANKS)]
     real = write_real(tmp_path / "real.json", [*label_sets, [SYNSETS[3]]])  # the broken image's labels
     data = write_flat(tmp_path / "val", drawn.files)
@@ -88,7 +91,7 @@ def test_real_labels_count_a_hit_for_any_label_of_the_set(tmp_path, drawn, eval_
     # The same through the command line, with the images left out said.
     from irv2.cli.main import main
 
-    weights = eval_module.info.provenance["loaded_from"]
+    weights = eval_module.info.provenance.get("loaded_from") or eval_module.info.provenance["source"]
     assert main(["evaluate", "--data", str(data), "--real-labels", str(real), "-w", weights, "-q"]) == 1
     out = capsys.readouterr().out
     assert f"{100 * top1:.2f}%" in out.splitlines()[1] and "2 images without labels in ReaL, left out" in out
@@ -109,16 +112,29 @@ def test_real_labels_must_be_what_real_json_holds(tmp_path, drawn):
         irv2.evaluate(None, data, real_labels=short, labels=short, quiet=True)
 
 
-def test_a_200_class_subset_is_scored_over_its_own_outputs_and_over_all(tmp_path, drawn, eval_module):
+def test_a_200_class_subset_is_scored_over_its_own_outputs_and_over_all(tmp_path, weights_and_drawn):
     """As ImageNet-A and -R are: 200 class folders, top-1/top-5 over their 200 logits, and over all of them.
     The first 9 readable images are labelled with the weights' second choice (where it is clearly above their
     third), which none of the 200 classes outranks but their first choice, left out of the set; the others
     with their 700th. 186 of the folders hold
     only an unreadable file: classes of the set, though no image of theirs is scored (nor run)."""
+    eval_module, drawn = weights_and_drawn
     keys = irv2.synsets(1001)
     ordered = -np.sort(-drawn.logits, axis=1)
-    second = [i < 9 and ordered[i, 1] - ordered[i, 2] > MARGIN for i in range(COUNT - 1)]
+    # An image keeps its second choice as label when that is clear of its third, and no image's label is the
+    # first choice of such an image (weights that rank the same two classes first everywhere must not put
+    # them both in the set).
+    second, firsts, chosen = [], set(), set()
+    for i in range(COUNT - 1):
+        first, label = _ranked(drawn, 0, i), _ranked(drawn, 1, i)
+        clear = i < 9 and ordered[i, 1] - ordered[i, 2] > MARGIN
+        ok = clear and label not in firsts and first not in chosen
+        second.append(ok)
+        if ok:
+            firsts.add(first)
+            chosen.add(label)
     labels = [_ranked(drawn, 1 if second[i] else 700, i) for i in range(COUNT - 1)]
+    assert not set(labels) & firsts
     classes = set(labels)
     in_any_top5 = {keys[i] for i in np.argsort(-drawn.logits, axis=1)[:, :5].ravel()}
     others = [s for s in SYNSETS if s not in classes and s not in in_any_top5][: 200 - len(classes)]
@@ -129,9 +145,8 @@ def test_a_200_class_subset_is_scored_over_its_own_outputs_and_over_all(tmp_path
     metrics = irv2.evaluate(eval_module, data, quiet=True)
     top1, top5 = subset_scores(drawn.logits, labels, sorted(classes | set(others)), keys)
     over_all = subset_scores(drawn.logits, labels, keys, keys)
-    assert (
-        over_all == (0.0, sum(second) / 14) and sum(second) >= 6 and top1 > 0
-    )  # the set's own outputs put some second choices first
+    assert over_all == (0.0, sum(second) / 14) and sum(second) >= 2
+    assert top1 >= sum(second) / 14  # among the set's own outputs, each second choice kept comes first
     assert metrics["scored_classes"] == 200 and metrics["classes"] == 1001
     assert (metrics["top1"], metrics["top5"]) == (top1, top5)
     assert (metrics["top1_all_classes"], metrics["top5_all_classes"]) == over_all
