@@ -106,6 +106,15 @@ def test_the_cli_reports_a_mismatch_as_one_line_naming_both(tmp_path, flat, draw
     assert err.startswith(f"irv2: error: {solution} does not match the images in {flat}") and err.count("\n") == 1
 
 
+def test_a_layout_asked_for_that_the_data_is_not_in_is_refused_before_loading(tmp_path, drawn):
+    data = write_folders(tmp_path / "val", drawn.files, drawn.labels)
+    # The weights are a path that does not exist: the refusal comes before any attempt to load them.
+    with pytest.raises(LayoutError, match=f"{data}: in the folders layout, not the devkit layout"):
+        irv2.evaluate(str(tmp_path / "no-weights"), data, layout="devkit", quiet=True)
+    with pytest.raises(LayoutError, match=r"not the real layout \(ReaL's labels: --real-labels FILE\)"):
+        irv2.evaluate(str(tmp_path / "no-weights"), data, layout="real", quiet=True)
+
+
 def test_bad_options_are_usage_errors_found_before_the_data_is_read(tmp_path, weights_dir, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["evaluate", "--data", str(tmp_path), "--batch-size", "0"])
@@ -160,11 +169,14 @@ def test_a_stray_photo_beside_the_validation_images_is_refused(flat, devkit_trut
     assert "Move them out of the folder" in message
 
 
-def test_a_copy_in_a_subfolder_is_refused_not_counted_twice(flat, devkit_truth):
+def test_a_copy_in_a_subfolder_is_refused_not_counted_twice(flat, devkit_truth, drawn):
     (flat / "copies").mkdir()
     (flat / "copies" / image_name(3)).write_bytes((flat / image_name(3)).read_bytes())
-    with pytest.raises(LayoutError, match=f"are both validation image 3; {devkit_truth} labels each number once"):
+    with pytest.raises(LayoutError, match=f"are both validation image 3; {devkit_truth} labels each image once"):
         read_layout(flat, labels=devkit_truth)
+    solution = write_kaggle(flat.parent / "LOC_val_solution.csv", _numbered(drawn.labels))
+    with pytest.raises(LayoutError, match=f"both validation image {image_name(3)[:-5]}; {solution} labels each"):
+        read_layout(flat, labels=solution)
 
 
 def test_a_blank_line_inside_the_ground_truth_is_refused(flat, devkit_truth):

@@ -111,6 +111,9 @@ def evaluate(
     if layout is not None and layout not in LAYOUTS:
         raise OptionError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     images = read_layout(data, labels, synsets, real_labels=real_labels)
+    if layout not in (None, IMAGENET_V2) and layout != images.layout:  # before the weights load
+        hint = " (ReaL's labels: --real-labels FILE)" if layout == "real" else ""
+        raise LayoutError(f"{images.data}: in the {images.layout} layout, not the {layout} layout{hint}")
     modules = load_configurations(plan, calibration=calibration, progress=False if quiet else None)
     reference, weights = modules[0], _weights_name(module_or_handle)
     if not reference.num_classes:
@@ -157,8 +160,8 @@ def evaluate(
 def _resolved_layout(
     images: LabelledImages, layout: str | None, space: ClassSpace, *, note: Callable[[str], None] | None
 ) -> LabelledImages:
-    """``images`` in the layout asked for, or found: ImageNet-V2's numbered folders are found when the weights
-    have ImageNet's classes (a fine-tuned module's classes may be numbers)."""
+    """``images`` read as ImageNet-V2's when asked for, or found: numbered folders are ImageNet-V2's when the
+    weights have ImageNet's classes (a fine-tuned module's classes may be numbers)."""
     wanted_v2 = layout == IMAGENET_V2 or (layout is None and space.imagenet and is_imagenet_v2(images))
     if wanted_v2:
         if not space.imagenet:
@@ -172,9 +175,6 @@ def _resolved_layout(
                 "order); --layout folders reads the folder names as class names"
             )
         return as_imagenet_v2(images, imagenet_synsets(1000))
-    if layout is not None and layout != images.layout:
-        hint = " (ReaL's labels: --real-labels FILE)" if layout == "real" else ""
-        raise LayoutError(f"{images.data}: in the {images.layout} layout, not the {layout} layout{hint}")
     return images
 
 

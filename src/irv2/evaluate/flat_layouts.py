@@ -49,6 +49,7 @@ def with_label_file(root: Path, label_file: Path, synsets: str | os.PathLike[str
             raise OptionError(f"synsets: --synsets maps the devkit's class IDs; {label_file} names synsets itself")
         table = _read_kaggle(label_file)
         keys = [Path(p).stem for p in paths]
+        _refuse_copies(keys, paths, root, label_file)
         missing = [p for p, key in zip(paths, keys, strict=True) if key not in table]
         _refuse_missing(missing, paths, label_file, root, "have no row there (rows are matched by file name)")
         labels = [(table[k],) for k in keys]
@@ -109,20 +110,13 @@ def read_real_labels(path: Path) -> list[list[int]]:
 def validation_numbers(paths: list[str], root: Path, label_file: Path) -> list[int]:
     """Each image's number, from its name ``ILSVRC2012_val_NNNNNNNN``; LayoutError naming the images that are
     named otherwise, or that repeat a number (a copy in a subfolder), since either would be labelled wrongly."""
-    numbers, odd, first = [], [], {}
+    numbers, odd = [], []
     for path in paths:
         match = VALIDATION_NAME.fullmatch(Path(path).stem)
         if match is None:
             odd.append(path)
             continue
-        number = int(match[1])
-        if number in first:
-            raise LayoutError(
-                f"{root}: {first[number]} and {path} are both validation image {number}; {label_file} labels "
-                "each number once, so a copy would be counted twice. Remove the copy"
-            )
-        first[number] = path
-        numbers.append(number)
+        numbers.append(int(match[1]))
     if odd:
         shown = ", ".join(os.path.relpath(p, root) for p in odd[:_SHOWN]) + (" ..." if len(odd) > _SHOWN else "")
         raise LayoutError(
@@ -130,7 +124,21 @@ def validation_numbers(paths: list[str], root: Path, label_file: Path) -> list[i
             f"(ILSVRC2012_val_00000001.JPEG), so {label_file} has no label for them: {shown}. Move them out of "
             "the folder, or evaluate them with labels of their own (class folders or a CSV)"
         )
+    _refuse_copies(numbers, paths, root, label_file)
     return numbers
+
+
+def _refuse_copies(keys: list, paths: list[str], root: Path, label_file: Path) -> None:
+    """LayoutError when two images have one key (a copy in a subfolder): the label file labels each once, and
+    the copy would be counted twice."""
+    first: dict = {}
+    for key, path in zip(keys, paths, strict=True):
+        if key in first:
+            raise LayoutError(
+                f"{root}: {first[key]} and {path} are both validation image {key}; {label_file} labels each "
+                "image once, so a copy would be counted twice. Remove the copy"
+            )
+        first[key] = path
 
 
 def _listed(root: Path, label_file: Path) -> tuple[list[str], dict[str, str]]:
