@@ -238,6 +238,16 @@ def engine_help(first: str) -> str:
     return f"what runs the network: {first}. {engines}; auto: the fastest of these installed for the device and dtype"
 
 
+def add_calibration_argument(parser: argparse.ArgumentParser) -> None:
+    """--calibration PATH..., the images that calibrate --dtype int8, as every command that makes int8 takes it."""
+    parser.add_argument(
+        "--calibration",
+        action="append",
+        metavar="PATH",
+        help="images that calibrate --dtype int8 (a file, folder or @list; repeatable): 32-128 typical of your task",
+    )
+
+
 def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
     """--dtype, --engine and --calibration, as every command that runs the network takes them."""
     parser.add_argument(
@@ -255,11 +265,6 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
             f"by default ${ENGINE_VARIABLE}, else auto: the fastest installed (irv2 info --engines)"
         ).replace("%", "%%"),
     )
-    parser.add_argument(
-        "--calibration",
-        action="append",
-        metavar="PATH",
-        help="images that calibrate --dtype int8 (a file, folder or @list; repeatable): 32-128 typical of your task",
-    )
+    add_calibration_argument(parser)
     # Before --engine compiled there was --compile; scripts that pass it keep working, with a warning.
     parser.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)

@@ -12,6 +12,7 @@ from ..errors import CommandError, OptionError
 from ..evaluate import LAYOUTS, METRICS_FILE, REPORT_FILE, evaluate
 from ..evaluate.datasets import SET_NAMES
 from .common import (
+    add_calibration_argument,
     calibration_paths,
     device_name,
     dtype_argument,
@@ -104,12 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="ENGINE",
         help=engine_help("irv2.load's default; repeat to compare").replace("%", "%%"),
     )
-    parser.add_argument(
-        "--calibration",
-        action="append",
-        metavar="PATH",
-        help="images that calibrate --dtype int8 (a file, folder or @list; repeatable)",
-    )
+    add_calibration_argument(parser)
     parser.add_argument("-o", "--out", metavar="DIR", help="folder for metrics.json, report.html and predictions/")
     parser.add_argument(
         "-b", "--batch-size", type=positive_int, default=8, metavar="N", help="images per forward pass (default 8)"

@@ -9,10 +9,12 @@ import importlib
 import os
 import sys
 import textwrap
+from pathlib import Path
 
 from ..errors import ExportError, MissingDependencyError
 from ..export import FORMATS, FORMATS_TABLE, check_export, export
-from .common import CommandError, calibration_paths, load_module, os_failure
+from ..export.formats import EXPORT_DTYPES, format_for_suffix
+from .common import CommandError, add_calibration_argument, calibration_paths, load_module, os_failure
 
 DESCRIPTION = """\
 Export weights to a deployment format, with TF-Hub's interface: input `images` float32 [B, H, W, 3]
@@ -84,20 +86,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         + ", ".join(spec.name for spec in FORMATS_TABLE.values() if spec.any_size)
         + " always does)",
     )
-    int8_formats = ", ".join(spec.name for spec in FORMATS_TABLE.values() if spec.write_int8 is not None)
+    int8_formats = ", ".join(spec.name for spec in FORMATS_TABLE.values() if spec.int8)
     parser.add_argument(
         "--dtype",
-        choices=("float32", "int8"),
+        choices=EXPORT_DTYPES,
         default="float32",
         help=f"int8 ({int8_formats}): weights and activations quantized on --calibration images, float32 images in "
         "and outputs out; prints the int8 file's error and top-1 agreement against float32 on those images",
     )
-    parser.add_argument(
-        "--calibration",
-        action="append",
-        metavar="PATH",
-        help="images that calibrate --dtype int8 (a file, folder or @list; repeatable): 32-128 typical of your task",
-    )
+    add_calibration_argument(parser)
     parser.add_argument(
         "--force",
         action="store_true",
@@ -114,9 +111,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.format in ("savedmodel", "litert") or str(args.output).endswith(".tflite"):
+    implied = format_for_suffix(Path(args.output))
+    named = args.format or (implied.name if implied is not None else None)
+    if named in ("savedmodel", "litert"):
         _import_quietly("tensorflow")
-    elif args.format == "executorch" or str(args.output).endswith(".pte"):
+    elif named == "executorch":
         # torchao, which ExecuTorch imports, reports each GPU kernel library it cannot load on a CPU machine.
         _import_quietly("executorch.exir", "executorch.backends.xnnpack.partition.xnnpack_partitioner")
     # Checked before the weights load (seconds to minutes): a wrong path or a missing extra fails at once.

@@ -33,7 +33,7 @@ from ..engine.runtime_engine import float32_size
 from ..errors import ExportError, Irv2Error, OutputExistsError
 from ..extras import require_extra
 from ..model import NUM_FEATURES
-from .formats import FORMATS, FORMATS_TABLE, ExportFormat, format_for_suffix
+from .formats import EXPORT_DTYPES, FORMATS, FORMATS_TABLE, ExportFormat, format_for_suffix
 
 if TYPE_CHECKING:
     from .wrapper import ExportWrapper
@@ -137,16 +137,19 @@ def export(
 
     wrapper = export_wrapper(module)
     metadata = export_metadata(module, format=format, dynamic_size=dynamic_size)
-    if dtype == "int8":
-        images = _calibration(calibration, module)
+    int8 = _calibration(calibration, module) if dtype == "int8" else None
+    if int8 is not None:
         metadata["dtype"] = "int8"
-        return _export_int8(wrapper, module, target, spec, metadata, images)
-    # Every format holds the network's weights in float32, a few buffers and the graph besides.
-    room = f"free about {size_text(float32_size(module.model))} in {target.parent} and export again"
+    # Every float32 format holds the network's weights in float32, a few buffers and the graph besides; int8
+    # holds them in a quarter of that.
+    size = float32_size(module.model) // (3 if int8 is not None else 1)
+    room = f"free about {size_text(size)} in {target.parent} and export again"
     full = on_disk_full(target, kept=f"no part of the export ({unchanged(target)})", resume=room)
     # Written and checked under a temporary name: a failed or inexact export leaves nothing behind.
     with _runtime_failures(format), full, atomic_path(target) as scratch:
-        spec.write(wrapper, module, scratch, dynamic_size, metadata)
+        spec.write(wrapper, module, scratch, dynamic_size, metadata, int8)
+        if int8 is not None:  # measured against float32 on the calibration images, never refused
+            return _measured_int8(wrapper, target, scratch, spec, int8)
         images = check_images(module.expected_image_size, any_size=dynamic_size or spec.any_size)
         errors = _verify(wrapper, scratch, spec, images) if verify else {}
     return ExportResult(target, format, errors)
@@ -208,10 +211,10 @@ def check_export(
     if format not in FORMATS_TABLE:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     spec = FORMATS_TABLE[format]
-    if dtype not in ("float32", "int8"):
-        raise ExportError(f"unknown export dtype {dtype!r}; choose float32 or int8")
-    if dtype == "int8" and spec.write_int8 is None:
-        int8 = ", ".join(name for name, other in FORMATS_TABLE.items() if other.write_int8 is not None)
+    if dtype not in EXPORT_DTYPES:
+        raise ExportError(f"unknown export dtype {dtype!r}; choose {' or '.join(EXPORT_DTYPES)}")
+    if dtype == "int8" and not spec.int8:
+        int8 = ", ".join(name for name, other in FORMATS_TABLE.items() if other.int8)
         raise ExportError(
             f"no int8 export for {format}: choose one of {int8}, or export float32 (OpenVINO's int8 is made "
             "where the file is loaded: irv2.load(dtype='int8', calibration=...))"
@@ -264,24 +267,14 @@ def _calibration(calibration: Any, module: Module) -> np.ndarray:
         raise ExportError(str(exc)) from None
 
 
-def _export_int8(
-    wrapper: ExportWrapper,
-    module: Module,
-    target: Path,
-    spec: ExportFormat,
-    metadata: dict[str, Any],
-    images: np.ndarray,
+def _measured_int8(
+    wrapper: ExportWrapper, target: Path, scratch: Path, spec: ExportFormat, images: np.ndarray
 ) -> ExportResult:
-    """Quantize on ``images``, then measure the int8 file in its own runtime against float32 on the same images."""
+    """The int8 file at ``scratch`` run in its own runtime on ``images``, against irv2's float32 on them."""
     from .wrapper import reference_outputs, relative_error
 
-    assert spec.write_int8 is not None  # check_export refused the others
-    room = f"free about {size_text(float32_size(module.model) // 3)} in {target.parent} and export again"
-    full = on_disk_full(target, kept=f"no part of the export ({unchanged(target)})", resume=room)
-    with _runtime_failures(spec.name), full, atomic_path(target) as scratch:
-        spec.write_int8(wrapper, module, scratch, metadata, images)
-        expected = reference_outputs(wrapper, images)
-        actual = spec.read(scratch, images, wrapper)
+    expected = reference_outputs(wrapper, images)
+    actual = spec.read(scratch, images, wrapper)
     errors = {name: relative_error(np.asarray(actual[name]), value) for name, value in expected.items()}
     agreement = None
     if LOGITS in expected:

@@ -19,12 +19,13 @@ from ..api import Module
 if TYPE_CHECKING:
     from .wrapper import ExportWrapper
 
-# write(wrapper, module, path, dynamic_size, metadata): make the export at ``path``.
-Writer = Callable[["ExportWrapper", Module, Path, bool, dict[str, Any]], None]
+# write(wrapper, module, path, dynamic_size, metadata, calibration): make the export at ``path``; int8 where
+# calibration images ([N, H, W, 3] in [0, 1]) are given (only to a format with ``int8``), else float32.
+Writer = Callable[["ExportWrapper", Module, Path, bool, dict[str, Any], "np.ndarray | None"], None]
 # read(path, images [B, H, W, 3], wrapper): load the export with its own runtime, run it, {output name: array}.
 Reader = Callable[[Path, np.ndarray, "ExportWrapper"], dict[str, np.ndarray]]
-# write_int8(wrapper, module, path, metadata, calibration [N, H, W, 3] in [0, 1]): an int8 export at ``path``.
-Int8Writer = Callable[["ExportWrapper", Module, Path, dict[str, Any], np.ndarray], None]
+# The precisions an export can have: float32 everywhere, int8 where the format says so.
+EXPORT_DTYPES = ("float32", "int8")
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ class ExportFormat:
             whose converters and runtimes plan memory for one image size).
         converter: the module that converts to it (``tensorflow``), named with its version when it fails.
         write, read: see :data:`Writer` and :data:`Reader`.
-        write_int8: see :data:`Int8Writer`; None where the format has no int8 export here (OpenVINO's int8 is
-            made at load: ``irv2.load(dtype="int8")``).
+        int8: whether ``write`` makes int8 exports (from calibration images); False where the format has none
+            here (OpenVINO's int8 is made at load: ``irv2.load(dtype="int8")``).
     """
 
     name: str
@@ -58,11 +59,13 @@ class ExportFormat:
     converter: str
     write: Writer
     read: Reader
-    write_int8: Int8Writer | None = None
+    int8: bool = False
     dynamic_size: bool = True
 
 
-def _write_onnx(wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict) -> None:
+def _write_onnx(
+    wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict, calibration: None
+) -> None:
     from .onnx import write_onnx
 
     # ONNX metadata values are strings; JSON keeps lists and nested records readable with one json.loads.
@@ -76,7 +79,9 @@ def _read_onnx(path: Path, images: np.ndarray, wrapper: ExportWrapper) -> dict[s
     return run_onnx(path, images)
 
 
-def _write_torchscript(wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict) -> None:
+def _write_torchscript(
+    wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict, calibration: None
+) -> None:
     from .torchscript import write_torchscript
 
     write_torchscript(
@@ -90,7 +95,9 @@ def _read_torchscript(path: Path, images: np.ndarray, wrapper: ExportWrapper) ->
     return run_torchscript(path, images, output_names=wrapper.output_names)
 
 
-def _write_savedmodel(wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict) -> None:
+def _write_savedmodel(
+    wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict, calibration: None
+) -> None:
     from .savedmodel import write_savedmodel
 
     write_savedmodel(
@@ -108,7 +115,9 @@ def _read_savedmodel(path: Path, images: np.ndarray, wrapper: ExportWrapper) -> 
     return run_savedmodel(path, images)
 
 
-def _write_openvino(wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict) -> None:
+def _write_openvino(
+    wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict, calibration: None
+) -> None:
     from .openvino import write_openvino
 
     write_openvino(wrapper, path, image_size=module.expected_image_size, dynamic_size=dynamic_size, metadata=metadata)
@@ -120,14 +129,8 @@ def _read_openvino(path: Path, images: np.ndarray, wrapper: ExportWrapper) -> di
     return run_openvino(path, images)
 
 
-def _write_litert(wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict) -> None:
-    from .litert import write_litert
-
-    write_litert(wrapper.model, path, image_size=module.expected_image_size, metadata=metadata)
-
-
-def _write_litert_int8(
-    wrapper: ExportWrapper, module: Module, path: Path, metadata: dict, calibration: np.ndarray
+def _write_litert(
+    wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict, calibration: Any
 ) -> None:
     from .litert import write_litert
 
@@ -140,14 +143,8 @@ def _read_litert(path: Path, images: np.ndarray, wrapper: ExportWrapper) -> dict
     return run_litert(path, images)
 
 
-def _write_executorch(wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict) -> None:
-    from .executorch import write_executorch
-
-    write_executorch(wrapper, path, image_size=module.expected_image_size, metadata=metadata)
-
-
-def _write_executorch_int8(
-    wrapper: ExportWrapper, module: Module, path: Path, metadata: dict, calibration: np.ndarray
+def _write_executorch(
+    wrapper: ExportWrapper, module: Module, path: Path, dynamic_size: bool, metadata: dict, calibration: Any
 ) -> None:
     from .executorch import write_executorch
 
@@ -225,7 +222,7 @@ FORMATS_TABLE: dict[str, ExportFormat] = {
             converter="tensorflow",
             write=_write_litert,
             read=_read_litert,
-            write_int8=_write_litert_int8,
+            int8=True,
             dynamic_size=False,
         ),
         ExportFormat(
@@ -240,7 +237,7 @@ FORMATS_TABLE: dict[str, ExportFormat] = {
             converter="executorch",
             write=_write_executorch,
             read=_read_executorch,
-            write_int8=_write_executorch_int8,
+            int8=True,
             dynamic_size=False,
         ),
     )
