@@ -55,3 +55,19 @@ def assert_matches_module(actual: dict[str, np.ndarray], module, images: np.ndar
         errors[name] = relative_error(np.asarray(actual[name]), value)
         assert errors[name] <= TOLERANCE, f"{name}: {errors[name]:.2g} from irv2"
     return errors
+
+
+def export_hub_module(folder, name: str, tf_files: dict, cli_env: dict[str, str]):
+    """``irv2 export`` of the TF-written TF-Hub module to ``folder/name`` (its suffix picks the format), as a user
+    runs it: (path, finished process)."""
+    from cli_runner import run_irv2
+
+    out = folder / name
+    return out, run_irv2("export", "--weights", tf_files["hub_classification"], "-o", out, env=cli_env)
+
+
+def assert_exported(result: subprocess.CompletedProcess, path, format: str) -> None:
+    """The export command succeeded, printed the path alone on stdout, and its check on stderr."""
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(path)
+    assert f"({format}, 1001 classes); max relative error vs irv2: logits" in result.stderr

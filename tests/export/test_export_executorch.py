@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 from executorch.runtime import Runtime
-from export_support import FLOWERS, assert_matches_module, relative_error
+from export_support import FLOWERS, assert_exported, assert_matches_module, export_hub_module, relative_error
 
 import irv2
-from cli_runner import run_irv2
 from irv2.api.module import Module, ModuleInfo
 from irv2.export import export
 from irv2.export.executorch import read_executorch_metadata
@@ -31,16 +30,12 @@ def _run(path, images: np.ndarray) -> list[np.ndarray]:
 @pytest.fixture(scope="session")
 def hub_pte(tmp_path_factory, tf_files, cli_env):
     """``irv2 export`` of the TF-written TF-Hub module to a .pte program, as a user runs it: (path, process)."""
-    out = tmp_path_factory.mktemp("executorch") / "irv2.pte"
-    result = run_irv2("export", "--weights", tf_files["hub_classification"], "-o", out, env=cli_env)
-    return out, result
+    return export_hub_module(tmp_path_factory.mktemp("executorch"), "irv2.pte", tf_files, cli_env)
 
 
 def test_float32_matches_tensorflow(hub_pte, tf_outputs, photos):
     path, result = hub_pte
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(path)
-    assert "(executorch, 1001 classes); max relative error vs irv2: logits" in result.stderr
+    assert_exported(result, path, "executorch")
     logits, features = _run(path, photos)
     assert relative_error(logits, tf_outputs[0]) < FLOAT32_TOLERANCE
     assert relative_error(features, tf_outputs[1]) < FLOAT32_TOLERANCE

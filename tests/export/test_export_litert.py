@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
-from export_support import FLOWERS, assert_matches_module, relative_error
+from export_support import FLOWERS, assert_exported, assert_matches_module, export_hub_module, relative_error
 from PIL import Image
 
 import irv2
@@ -37,16 +37,12 @@ def _run(path, images: np.ndarray) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def hub_tflite(tmp_path_factory, tf_files, cli_env):
     """``irv2 export`` of the TF-written TF-Hub module to a .tflite file, as a user runs it: (path, process)."""
-    out = tmp_path_factory.mktemp("litert") / "irv2.tflite"
-    result = run_irv2("export", "--weights", tf_files["hub_classification"], "-o", out, env=cli_env)
-    return out, result
+    return export_hub_module(tmp_path_factory.mktemp("litert"), "irv2.tflite", tf_files, cli_env)
 
 
 def test_float32_matches_tensorflow(hub_tflite, tf_outputs, photos):
     path, result = hub_tflite
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(path)
-    assert "(litert, 1001 classes); max relative error vs irv2: logits" in result.stderr
+    assert_exported(result, path, "litert")
     outputs = _run(path, photos)
     assert set(outputs) == {"logits", "features"}
     assert relative_error(outputs["logits"], tf_outputs[0]) < FLOAT32_TOLERANCE

@@ -161,7 +161,13 @@ def _labelled(
 ) -> LabelledImages:
     rows = [*paths, *errors]  # a folder that could not be listed is a row of its own, with no label
     return LabelledImages(
-        rows, [*labels, *([()] * len(errors))], layout, os.fspath(root), os.fspath(label_file), map_file, errors
+        rows,
+        [*labels, *([()] * len(errors))],
+        layout,
+        os.fspath(root),
+        label_file=os.fspath(label_file),
+        synset_map=map_file,
+        errors=errors,
     )
 
 

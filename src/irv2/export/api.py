@@ -141,7 +141,7 @@ def export(
     if int8 is not None:
         metadata["dtype"] = "int8"
     # Every float32 format holds the network's weights in float32, a few buffers and the graph besides; int8
-    # holds them in a quarter of that.
+    # holds them in about a quarter of that (a third is asked for, with room for the graph).
     size = float32_size(module.model) // (3 if int8 is not None else 1)
     room = f"free about {size_text(size)} in {target.parent} and export again"
     full = on_disk_full(target, kept=f"no part of the export ({unchanged(target)})", resume=room)
