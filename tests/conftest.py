@@ -20,6 +20,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # minutes per test). Tests of the engines name them; tests of the automatic choice unset this variable.
 os.environ["IRV2_ENGINE"] = "torch"
 
+pytest_plugins = ["shared_exports"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_engine_notices():

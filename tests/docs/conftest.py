@@ -113,22 +113,6 @@ def exported(tmp_path_factory, weights_dir) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def exported_savedmodel(tmp_path_factory, weights_dir) -> Path:
-    path = tmp_path_factory.mktemp("exported") / "irv2_savedmodel"
-    result = run_irv2("export", "-w", weights_dir, "-f", "savedmodel", "--no-verify", "-o", path)
-    assert result.returncode == 0, result.stderr
-    return path
-
-
-@pytest.fixture(scope="session")
-def exported_pte(tmp_path_factory, weights_dir) -> Path:
-    path = tmp_path_factory.mktemp("exported") / "irv2.pte"
-    result = run_irv2("export", "-w", weights_dir, "--no-verify", "-o", path)
-    assert result.returncode == 0, result.stderr
-    return path
-
-
-@pytest.fixture(scope="session")
 def feature_vector_tarball(tmp_path_factory, tf_files) -> Path:
     """A compressed TF-Hub feature_vector/1 module, as TF-Hub serves it (TensorFlow writes the module)."""
     path = tmp_path_factory.mktemp("feature_vector") / "feature_vector_1.tar.gz"

@@ -49,10 +49,10 @@ def link(source: str | os.PathLike[str], target: Path) -> None:
         os.link(source, target)
 
 
-def _artifact(name: str, fixture: str, key: str | None = None):
+def _artifact(name: str, fixture: str, key: str | int | None = None):
     def prepare(request, work, home):
         value = request.getfixturevalue(fixture)
-        link(value[key] if key else value, work / name)
+        link(os.fspath(value if key is None else value[key]), work / name)
 
     return prepare
 
@@ -94,8 +94,10 @@ GIVENS: dict[str, Given] = {
     "cached feature_vector/1": Given(_cached_feature_vector),
     "irv2.onnx": Given(_artifact("irv2.onnx", "exported", "onnx")),
     "irv2.pt": Given(_artifact("irv2.pt", "exported", "torchscript")),
-    "irv2.pte": Given(_artifact("irv2.pte", "exported_pte")),
-    "irv2_savedmodel": Given(_artifact("irv2_savedmodel", "exported_savedmodel"), tensorflow=True),
+    # The files the export tests check (tests/shared_exports.py): the TF-Hub module's program, a random network's
+    # SavedModel.
+    "irv2.pte": Given(_artifact("irv2.pte", "hub_pte", 0), tensorflow=True),
+    "irv2_savedmodel": Given(_artifact("irv2_savedmodel", "imagenet_savedmodel"), tensorflow=True),
     # What the serving recipes above these blocks leave running (the shell stops it when the recipe ends).
     "server": Given(shell="irv2 serve --weights irv2-module/ --port 8501 --model-name irv2"),
     "spark": Given(python=_SPARK),  # what the pyspark shell calls `spark`, in local mode

@@ -1,13 +1,13 @@
 """Fixtures for the export tests: random-weight modules (1001, 5 and 0 classes) and real photos.
 
 Exporting the full network takes tens of seconds per format on a small CPU, so each artefact is exported
-once per session by a fixture in the test file that uses it, and every test of that format reads it.
+once per session by a fixture in the test file that uses it (or in tests/shared_exports.py, for those the
+docs' recipes read too), and every test of that format reads it.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,6 @@ from export_support import FLOWERS
 import irv2
 from irv2.api.module import FEATURE_VECTOR, Module, ModuleInfo
 from irv2.preprocessing import preprocess_for_eval
-from random_module import random_module
 
 
 @pytest.fixture(scope="session")
@@ -31,12 +30,6 @@ def images(photo_arrays) -> np.ndarray:
 def odd_images(photo_arrays) -> np.ndarray:
     """Two photos at a non-square, non-299 size: ``[2, 263, 320, 3]``."""
     return np.stack([preprocess_for_eval(image, size=(263, 320)) for image in list(photo_arrays.values())[:2]])
-
-
-@pytest.fixture(scope="session")
-def imagenet_module(photo_arrays) -> Module:
-    """A random 1001-class network (BatchNorm calibrated on the photos), as TF-Hub's classification/1."""
-    return random_module(photo_arrays)
 
 
 @pytest.fixture(scope="session")
@@ -64,10 +57,3 @@ def weights_dir(tmp_path_factory, imagenet_module) -> Path:
     path = tmp_path_factory.mktemp("weights") / "random-irv2"
     irv2.save(imagenet_module, path)
     return path
-
-
-@pytest.fixture(scope="session")
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return env

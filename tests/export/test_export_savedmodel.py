@@ -20,12 +20,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
 
 
 @pytest.fixture(scope="session")
-def imagenet_savedmodel(tmp_path_factory, imagenet_module):
-    """The 1001-class module, exported once with the built-in check (which loads it back in TensorFlow)."""
-    return export(imagenet_module, tmp_path_factory.mktemp("savedmodel") / "imagenet", format="savedmodel")
-
-
-@pytest.fixture(scope="session")
 def features_export(tmp_path_factory, features_module, cli_env):
     """The feature-vector module exported by the command line as a user runs it (any size, checked): the
     folder and the command's result. One export serves the command line's test and the SavedModel's own."""
